@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what the test suites need that npm does not bring. Idempotent: tools already present are reused.
+#   - Debian packages: git servers and clients (git daemon, sshd, nginx + fcgiwrap for git http-backend),
+#     Prometheus and promtool, iproute2 (network namespaces, tc), util-linux (unshare).
+#   - A pinned standalone kustomize (kubectl's built-in kustomize cannot run exec functions), built with the
+#     Go module proxy into .tools/bin.
+# kpt and kubectl are expected on PATH (preinstalled on the development machines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUSTOMIZE_VERSION=v5.5.0
+TOOLS_BIN="$PWD/.tools/bin"
+mkdir -p "$TOOLS_BIN"
+
+log() { printf '[install-test-tools] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root for: $*"; return 1
+  fi
+}
+
+# command -> Debian package
+declare -A APT_TOOLS=(
+  [sshd]=openssh-server
+  [ssh]=openssh-client
+  [nginx]=nginx
+  [fcgiwrap]=fcgiwrap
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [ip]=iproute2
+  [tc]=iproute2
+  [unshare]=util-linux
+  [git]=git
+)
+
+have() { PATH="$TOOLS_BIN:/usr/sbin:/sbin:$PATH" command -v "$1" >/dev/null 2>&1; }
+
+missing_packages=()
+for tool in "${!APT_TOOLS[@]}"; do
+  have "$tool" || missing_packages+=("${APT_TOOLS[$tool]}")
+done
+# git http-backend ships with git but lives outside PATH
+[ -x /usr/lib/git-core/git-http-backend ] || missing_packages+=(git)
+
+if [ ${#missing_packages[@]} -gt 0 ]; then
+  mapfile -t unique < <(printf '%s\n' "${missing_packages[@]}" | sort -u)
+  log "installing Debian packages: ${unique[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  # The packages' own services are not wanted: the tests start their own instances on 127.0.0.1.
+  printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+  as_root chmod +x /usr/sbin/policy-rc.d
+  as_root apt-get install -y -qq --no-install-recommends "${unique[@]}" >/dev/null
+  as_root rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -x "$TOOLS_BIN/kustomize" ] || ! "$TOOLS_BIN/kustomize" version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
+  log "building kustomize ${KUSTOMIZE_VERSION} with the Go module proxy"
+  GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+fi
+
+for tool in kpt kubectl; do
+  have "$tool" || log "warning: $tool is not on PATH; the suites that need it will be skipped (or fail under CI=true)"
+done
+log "done: $(ls "$TOOLS_BIN" | tr '\n' ' ')"

@@ -1,0 +1,126 @@
+/**
+ * Turns whatever functionConfig the caller handed over (a GitCache, or a ConfigMap from
+ * `kpt fn eval -- key=value`) into a validated, fully defaulted config, or into error results with field paths.
+ */
+import { z } from 'zod';
+import type { KrmResult } from '../krm/results.js';
+import { CONFIG_API_VERSION, CONFIG_KIND, DEFAULT_AGENT_IMAGE, DEFAULT_SELECTOR } from '../shared/names.js';
+import { defaultRepoName, repoKey } from '../shared/repo-url.js';
+import { gitCacheSchema, type GitCacheSpec, type LabelSelector } from './schema.js';
+
+export interface ResolvedRepo {
+  readonly name: string;
+  readonly url: string;
+  readonly key: string;
+  readonly sshSecretName: string | undefined;
+  readonly httpsSecretName: string | undefined;
+}
+
+export interface ResolvedConfig {
+  readonly spec: GitCacheSpec;
+  readonly repos: readonly ResolvedRepo[];
+  readonly selector: LabelSelector;
+  readonly image: string;
+  /** Where the config came from, for messages: `GitCache/name` or `ConfigMap/name`. */
+  readonly source: string;
+}
+
+export type ConfigOutcome = { ok: true; config: ResolvedConfig } | { ok: false; results: KrmResult[] };
+
+/** ConfigMap keys (`kpt fn eval -- repoUrl=... mode=init`) and the GitCache field each one sets. */
+export const CONFIG_MAP_KEYS = {
+  repoUrl: 'spec.repos[0].url',
+  repoName: 'spec.repos[0].name',
+  sshSecretName: 'spec.repos[0].sshSecretName',
+  httpsSecretName: 'spec.repos[0].httpsSecretName',
+  image: 'spec.image',
+  mode: 'spec.mode',
+  mountPath: 'spec.mountPath',
+  volumeType: 'spec.volume.type',
+  volumeSize: 'spec.volume.size',
+  claimName: 'spec.volume.claimName',
+  refreshInterval: 'spec.refreshInterval',
+  metricsPort: 'spec.metricsPort',
+} as const;
+type ConfigMapKey = keyof typeof CONFIG_MAP_KEYS;
+
+function configError(message: string, path?: string): ConfigOutcome {
+  return { ok: false, results: [{ severity: 'error', message, ...(path ? { field: { path } } : {}) }] };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `spec.repos[0].url` from zod's ['spec', 'repos', 0, 'url']. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+}
+
+/** Maps a ConfigMap's flat data onto a GitCache, remembering which key each field came from. */
+function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unknown; keyOfField: Map<string, string> } | ConfigOutcome {
+  const unknownKeys = Object.keys(data).filter((key) => !(key in CONFIG_MAP_KEYS));
+  if (unknownKeys.length > 0) {
+    return configError(`unknown ConfigMap key(s) ${unknownKeys.join(', ')}; known keys: ${Object.keys(CONFIG_MAP_KEYS).join(', ')}`, `data.${unknownKeys[0]}`);
+  }
+  if (typeof data.repoUrl !== 'string' || data.repoUrl === '') return configError('ConfigMap functionConfig needs data.repoUrl', 'data.repoUrl');
+  const text = (key: ConfigMapKey) => (typeof data[key] === 'string' && data[key] !== '' ? (data[key] as string) : undefined);
+  const repo = { url: data.repoUrl, name: text('repoName'), sshSecretName: text('sshSecretName'), httpsSecretName: text('httpsSecretName') };
+  const port = text('metricsPort');
+  const spec = {
+    repos: [repo],
+    image: text('image'),
+    mode: text('mode'),
+    mountPath: text('mountPath'),
+    volume: { type: text('volumeType'), size: text('volumeSize'), claimName: text('claimName') },
+    refreshInterval: text('refreshInterval'),
+    metricsPort: port === undefined ? undefined : /^\d+$/.test(port) ? Number(port) : port,
+  };
+  const keyOfField = new Map(Object.entries(CONFIG_MAP_KEYS).map(([key, field]) => [field, `data.${key}`]));
+  return { gitCache: { apiVersion: CONFIG_API_VERSION, kind: CONFIG_KIND, spec: JSON.parse(JSON.stringify(spec)) }, keyOfField };
+}
+
+export function loadConfig(functionConfig: unknown): ConfigOutcome {
+  if (functionConfig === undefined || functionConfig === null) {
+    return configError(`no functionConfig: pass a ${CONFIG_KIND} (${CONFIG_API_VERSION}) resource, or a ConfigMap with data.repoUrl`);
+  }
+  if (!isRecord(functionConfig)) return configError('functionConfig must be a Kubernetes resource (a mapping)');
+
+  let candidate: unknown = functionConfig;
+  let keyOfField = new Map<string, string>();
+  let source = `${String(functionConfig.kind)}/${isRecord(functionConfig.metadata) ? String(functionConfig.metadata.name ?? '') : ''}`;
+  if (functionConfig.kind === 'ConfigMap' && functionConfig.apiVersion === 'v1') {
+    const mapped = gitCacheFromConfigMap(isRecord(functionConfig.data) ? functionConfig.data : {});
+    if ('ok' in mapped) return mapped;
+    candidate = mapped.gitCache;
+    keyOfField = mapped.keyOfField;
+  } else if (functionConfig.kind !== CONFIG_KIND || functionConfig.apiVersion !== CONFIG_API_VERSION) {
+    return configError(
+      `functionConfig must be ${CONFIG_API_VERSION} ${CONFIG_KIND} or v1 ConfigMap, got ${String(functionConfig.apiVersion)} ${String(functionConfig.kind)}`,
+      'kind',
+    );
+  }
+
+  const parsed = gitCacheSchema.safeParse(candidate);
+  if (!parsed.success) return { ok: false, results: parsed.error.issues.map((issue) => issueToResult(issue, keyOfField, source)) };
+
+  const spec = parsed.data.spec;
+  const repos = spec.repos.map((repo) => ({
+    name: repo.name ?? defaultRepoName(repo.url),
+    url: repo.url,
+    key: repoKey(repo.url),
+    sshSecretName: repo.sshSecretName,
+    httpsSecretName: repo.httpsSecretName,
+  }));
+  if (source.endsWith('/')) source = source.slice(0, -1);
+  return {
+    ok: true,
+    config: { spec, repos, selector: spec.selector ?? DEFAULT_SELECTOR, image: spec.image || DEFAULT_AGENT_IMAGE, source },
+  };
+}
+
+function issueToResult(issue: z.core.$ZodIssue, keyOfField: Map<string, string>, source: string): KrmResult {
+  const path = fieldPath(issue.path);
+  const reported = keyOfField.get(path) ?? path;
+  return { severity: 'error', message: `invalid ${source}: ${reported || 'functionConfig'}: ${issue.message}`, field: { path: reported } };
+}

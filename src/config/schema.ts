@@ -1,0 +1,134 @@
+/**
+ * The `GitCache` functionConfig (CONTRACT.md §1), as a zod schema. The TypeScript types, the validation with
+ * field paths, and the JSON Schema shipped for editors (function/gitcache.schema.json) all come from here.
+ */
+import { z } from 'zod';
+import {
+  CONFIG_API_VERSION,
+  CONFIG_KIND,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_MOUNT_PATH,
+  DEFAULT_REFRESH_INTERVAL,
+  TMP_MOUNT_PATH,
+} from '../shared/names.js';
+import { DURATION_PATTERN } from '../shared/agent-cli.js';
+import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, defaultRepoName, parseRepoUrl } from '../shared/repo-url.js';
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:@]*[a-zA-Z0-9_]$/;
+const FIELD_PATH = /^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/;
+
+const secretName = z.string().max(253).regex(DNS_SUBDOMAIN, 'must be a Secret name (lower-case DNS subdomain)');
+const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 5Gi or 500Mi');
+
+export const repoUrlSchema = z.string().superRefine((url, ctx) => {
+  const parsed = parseRepoUrl(url);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problem.message });
+});
+
+export const repoSchema = z.strictObject({
+  url: repoUrlSchema.describe('Remote URL: https://, http://, ssh://, scp-like user@host:path, or git://'),
+  name: z
+    .string()
+    .max(REPO_NAME_MAX_LENGTH)
+    .regex(REPO_NAME_PATTERN, 'must be lower-case letters, digits and "-"')
+    .optional()
+    .describe('Name used in env vars (GIT_CACHE_REF_<NAME>), metrics and annotations; default: last path segment of the URL'),
+  sshSecretName: secretName.optional().describe('Secret with keys ssh-privatekey and known_hosts'),
+  httpsSecretName: secretName.optional().describe('Secret with keys username and password'),
+});
+
+const labelSelectorRequirement = z.strictObject({
+  key: z.string().regex(LABEL_KEY, 'must be a label key'),
+  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+  values: z.array(z.string().regex(LABEL_VALUE, 'must be a label value')).optional(),
+});
+
+export const labelSelectorSchema = z.strictObject({
+  matchLabels: z.record(z.string().regex(LABEL_KEY, 'must be a label key'), z.string().regex(LABEL_VALUE, 'must be a label value')).optional(),
+  matchExpressions: z.array(labelSelectorRequirement).optional(),
+});
+
+const resourceListSchema = z.record(z.enum(['cpu', 'memory', 'ephemeral-storage']), quantity);
+
+export const workloadKindSchema = z.strictObject({
+  apiVersion: z.string().min(1).optional().describe('Restrict to this apiVersion (e.g. argoproj.io/v1alpha1); any when omitted'),
+  kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'must be a Kubernetes kind such as Rollout'),
+  podTemplatePath: z
+    .string()
+    .regex(FIELD_PATH, 'must be a "/"-separated path to the pod template, such as spec/template')
+    .describe('Path from the resource to its pod template (an object with metadata and spec), kustomize fieldSpec style'),
+});
+
+export const volumeSchema = z
+  .strictObject({
+    type: z.enum(['emptyDir', 'pvc']).default('emptyDir'),
+    size: quantity.optional().describe('emptyDir sizeLimit, or the PVC request'),
+    claimName: secretName.default('git-cache').describe('PersistentVolumeClaim name (pvc only)'),
+    storageClassName: z.string().min(1).optional().describe('StorageClass of a generated PVC'),
+  })
+  .default({ type: 'emptyDir', claimName: 'git-cache' });
+
+export const gitCacheSpecSchema = z
+  .strictObject({
+    repos: z.array(repoSchema).min(1, 'at least one repo is required'),
+    selector: labelSelectorSchema.optional().describe('Workloads to inject; default matchLabels {git-cache.enabled: "true"}'),
+    mode: z.enum(['sidecar', 'init', 'legacy-sidecar']).default('sidecar'),
+    image: z
+      .string()
+      .refine((value) => value === '' || IMAGE_REFERENCE.test(value), 'must be an image reference')
+      .refine((value) => !/:latest$/.test(value), 'pin the agent image to a version or digest, not :latest')
+      .optional()
+      .describe('Agent image; default: the released image of this function version'),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+    mountPath: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_./-]*$/, 'must be an absolute path')
+      .refine((value) => !value.split('/').includes('..'), 'must not contain ".."')
+      .refine((value) => value !== '/' && value.replace(/\/+$/, '') !== TMP_MOUNT_PATH, `must not be / or ${TMP_MOUNT_PATH}`)
+      .default(DEFAULT_MOUNT_PATH),
+    volume: volumeSchema,
+    refreshInterval: z.string().regex(DURATION_PATTERN, 'must be a duration such as 60s, 5m or 1h').default(DEFAULT_REFRESH_INTERVAL),
+    metricsPort: z.number().int().min(1024).max(65535).default(DEFAULT_METRICS_PORT),
+    resources: z
+      .strictObject({ requests: resourceListSchema.optional(), limits: resourceListSchema.optional() })
+      .optional()
+      .describe('Resources of the cache container; default requests cpu 50m, memory 128Mi, limits memory 1Gi'),
+    workloadKinds: z
+      .array(workloadKindSchema)
+      .default([])
+      .describe('More workload kinds to inject, with the path to their pod template (e.g. Argo Rollouts, Knative Services)'),
+  })
+  .superRefine((spec, ctx) => {
+    const seen = new Map<string, number>();
+    spec.repos.forEach((repo, index) => {
+      if (repo.sshSecretName && repo.httpsSecretName) {
+        ctx.addIssue({ code: 'custom', path: ['repos', index], message: 'set sshSecretName or httpsSecretName, not both' });
+      }
+    });
+    spec.repos.forEach((repo, index) => {
+      const name = repo.name ?? defaultRepoName(repo.url);
+      const first = seen.get(name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['repos', index, 'name'], message: `repo name "${name}" is already used by repos[${first}]; set a distinct name` });
+      } else seen.set(name, index);
+    });
+  });
+
+export const gitCacheSchema = z.object({
+  apiVersion: z.literal(CONFIG_API_VERSION),
+  kind: z.literal(CONFIG_KIND),
+  metadata: z.object({ name: z.string().optional() }).loose().optional(),
+  spec: gitCacheSpecSchema,
+});
+
+export type GitCacheInput = z.input<typeof gitCacheSchema>;
+export type GitCache = z.infer<typeof gitCacheSchema>;
+export type GitCacheSpec = z.infer<typeof gitCacheSpecSchema>;
+export type RepoSpec = z.infer<typeof repoSchema>;
+export type LabelSelector = z.infer<typeof labelSelectorSchema>;
+export type WorkloadKind = z.infer<typeof workloadKindSchema>;
+export type CacheMode = GitCacheSpec['mode'];

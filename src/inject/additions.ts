@@ -1,0 +1,236 @@
+/**
+ * What injection adds to a pod spec, as plain data: the cache container(s), volumes, and the read-only mount
+ * and env vars every other container gets. Pure: config and repos in, Kubernetes objects out.
+ */
+import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
+import { AGENT_BINARY, agentArgs, type AgentCommand } from '../shared/agent-cli.js';
+import { mirrorPath } from '../shared/repo-url.js';
+import {
+  AGENT_GID,
+  AGENT_UID,
+  CACHE_CONTAINER_NAME,
+  CREDENTIALS_ROOT,
+  ENV_CACHE_DIR,
+  ENV_REF,
+  HTTPS_PASSWORD_FILE,
+  HTTPS_USERNAME_FILE,
+  INIT_CONTAINER_NAME,
+  METRICS_PORT_NAME,
+  SSH_KEY_FILE,
+  SSH_KNOWN_HOSTS_FILE,
+  TMP_MOUNT_PATH,
+  TMP_VOLUME_NAME,
+  VOLUME_NAME,
+  httpsCredentialDir,
+  refEnvName,
+  sshCredentialDir,
+} from '../shared/names.js';
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+}
+
+/** A Kubernetes Container as injection writes it (only the fields it sets). */
+export interface CacheContainer {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command: string[];
+  args: string[];
+  restartPolicy?: 'Always';
+  env: EnvVar[];
+  ports?: { name: string; containerPort: number; protocol: 'TCP' }[];
+  startupProbe?: Probe;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: Record<string, unknown>;
+  volumeMounts: VolumeMount[];
+}
+
+interface Probe {
+  httpGet: { path: string; port: string };
+  periodSeconds: number;
+  failureThreshold: number;
+  timeoutSeconds: number;
+}
+
+export interface Volume {
+  name: string;
+  emptyDir?: { sizeLimit?: string };
+  persistentVolumeClaim?: { claimName: string };
+  secret?: { secretName: string; defaultMode: number; items: { key: string; path: string }[] };
+}
+
+export interface Additions {
+  /** Inserted at the front of initContainers, in this order. */
+  initContainers: CacheContainer[];
+  /** Appended to containers (legacy-sidecar only). */
+  containers: CacheContainer[];
+  volumes: Volume[];
+  /** The read-only mount every other container gets. */
+  appMount: VolumeMount;
+  /** The env vars every other container gets (a container's own definition of a name wins). */
+  appEnv: EnvVar[];
+}
+
+export const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } } as const;
+
+/** Owner read-only; the kubelet adds group read for fsGroup so the non-root agent can read them. */
+const SECRET_FILE_MODE = 0o400;
+
+/** Long enough for the first clone of a large repo before the kubelet gives up on the sidecar. */
+const STARTUP_PROBE_SECONDS = 3600;
+
+export function sshVolumeName(repo: ResolvedRepo): string {
+  return `${VOLUME_NAME}-ssh-${repo.name}`;
+}
+
+export function httpsVolumeName(repo: ResolvedRepo): string {
+  return `${VOLUME_NAME}-https-${repo.name}`;
+}
+
+function cacheVolume(config: ResolvedConfig): Volume {
+  const { volume } = config.spec;
+  if (volume.type === 'pvc') return { name: VOLUME_NAME, persistentVolumeClaim: { claimName: volume.claimName } };
+  return { name: VOLUME_NAME, emptyDir: volume.size ? { sizeLimit: volume.size } : {} };
+}
+
+function credentialVolumes(repos: readonly ResolvedRepo[]): Volume[] {
+  return repos.flatMap((repo): Volume[] => {
+    const volumes: Volume[] = [];
+    if (repo.sshSecretName) {
+      volumes.push({
+        name: sshVolumeName(repo),
+        secret: {
+          secretName: repo.sshSecretName,
+          defaultMode: SECRET_FILE_MODE,
+          items: [
+            { key: SSH_KEY_FILE, path: SSH_KEY_FILE },
+            { key: SSH_KNOWN_HOSTS_FILE, path: SSH_KNOWN_HOSTS_FILE },
+          ],
+        },
+      });
+    }
+    if (repo.httpsSecretName) {
+      volumes.push({
+        name: httpsVolumeName(repo),
+        secret: {
+          secretName: repo.httpsSecretName,
+          defaultMode: SECRET_FILE_MODE,
+          items: [
+            { key: HTTPS_USERNAME_FILE, path: HTTPS_USERNAME_FILE },
+            { key: HTTPS_PASSWORD_FILE, path: HTTPS_PASSWORD_FILE },
+          ],
+        },
+      });
+    }
+    return volumes;
+  });
+}
+
+function credentialMounts(repos: readonly ResolvedRepo[]): VolumeMount[] {
+  return repos.flatMap((repo): VolumeMount[] => [
+    ...(repo.sshSecretName ? [{ name: sshVolumeName(repo), mountPath: sshCredentialDir(repo.name), readOnly: true }] : []),
+    ...(repo.httpsSecretName ? [{ name: httpsVolumeName(repo), mountPath: httpsCredentialDir(repo.name), readOnly: true }] : []),
+  ]);
+}
+
+function probe(path: string, periodSeconds: number, failureThreshold: number): Probe {
+  return { httpGet: { path, port: METRICS_PORT_NAME }, periodSeconds, failureThreshold, timeoutSeconds: 5 };
+}
+
+/** The hardened security context of every container this function adds. */
+export const CACHE_CONTAINER_SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: AGENT_UID,
+  runAsGroup: AGENT_GID,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
+function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], name: string, command: AgentCommand, longRunning: boolean): CacheContainer {
+  const { spec } = config;
+  const container: CacheContainer = {
+    name,
+    image: config.image,
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    command: [AGENT_BINARY],
+    args: agentArgs({
+      command,
+      cacheDir: spec.mountPath,
+      repos,
+      ...(longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
+      ...(repos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
+    }),
+    env: [{ name: 'HOME', value: TMP_MOUNT_PATH }],
+    resources: spec.resources ?? structuredClone(DEFAULT_RESOURCES),
+    securityContext: structuredClone(CACHE_CONTAINER_SECURITY_CONTEXT),
+    volumeMounts: [
+      { name: VOLUME_NAME, mountPath: spec.mountPath },
+      { name: TMP_VOLUME_NAME, mountPath: TMP_MOUNT_PATH },
+      ...credentialMounts(repos),
+    ],
+  };
+  if (longRunning) {
+    container.ports = [{ name: METRICS_PORT_NAME, containerPort: spec.metricsPort, protocol: 'TCP' }];
+    container.readinessProbe = probe('/readyz', 10, 3);
+    container.livenessProbe = probe('/healthz', 20, 3);
+  }
+  return container;
+}
+
+/** Everything injection adds for `repos` (the workload's subset of the config's repos, in its order). */
+export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Additions {
+  const { mode, mountPath } = config.spec;
+  const initContainers: CacheContainer[] = [];
+  const containers: CacheContainer[] = [];
+  if (mode === 'sidecar') {
+    // A native sidecar (Kubernetes 1.29+): an init container with restartPolicy Always keeps running, and the
+    // kubelet starts the next container only once its startupProbe passes, i.e. once every mirror is complete.
+    const sidecar = cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'serve', true);
+    sidecar.restartPolicy = 'Always';
+    sidecar.startupProbe = probe('/readyz', 2, STARTUP_PROBE_SECONDS / 2);
+    initContainers.push(reorderForReadability(sidecar));
+  } else if (mode === 'init') {
+    initContainers.push(cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'sync', false));
+  } else {
+    initContainers.push(cacheContainer(config, repos, INIT_CONTAINER_NAME, 'sync', false));
+    containers.push(cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'serve', true));
+  }
+  const firstRepo = repos[0];
+  return {
+    initContainers,
+    containers,
+    volumes: [cacheVolume(config), { name: TMP_VOLUME_NAME, emptyDir: {} }, ...credentialVolumes(repos)],
+    appMount: { name: VOLUME_NAME, mountPath, readOnly: true },
+    appEnv: [
+      { name: ENV_CACHE_DIR, value: mountPath },
+      ...(firstRepo ? [{ name: ENV_REF, value: mirrorPath(mountPath, firstRepo.url) }] : []),
+      ...repos.map((repo) => ({ name: refEnvName(repo.name), value: mirrorPath(mountPath, repo.url) })),
+    ],
+  };
+}
+
+/** Field order as people write containers (name, image, command, args, restartPolicy, ...), for readable output. */
+function reorderForReadability(container: CacheContainer): CacheContainer {
+  const { name, image, imagePullPolicy, command, args, restartPolicy, ...rest } = container;
+  return { name, image, ...(imagePullPolicy ? { imagePullPolicy } : {}), command, args, ...(restartPolicy ? { restartPolicy } : {}), ...rest };
+}
+
+/** Names of everything injection may add, for conflict checks against the user's own pod spec. */
+export function addedNames(additions: Additions): { containers: string[]; volumes: string[] } {
+  return {
+    containers: [...additions.initContainers, ...additions.containers].map((container) => container.name),
+    volumes: additions.volumes.map((volume) => volume.name),
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * The transformer: items and a resolved config in, results out. It plans every item first and changes nothing
+ * unless the whole batch is valid, so bad input leaves every item exactly as it came.
+ */
+import { isMap, type YAMLMap } from 'yaml';
+import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
+import type { KrmResult, ResourceRef } from '../krm/results.js';
+import { hasErrors } from '../krm/results.js';
+import {
+  ANNOTATION_INJECT,
+  ANNOTATION_LOCAL_CONFIG,
+  ANNOTATION_REPOS,
+  ANNOTATION_STATUS,
+  AGENT_GID,
+  CONFIG_API_GROUP,
+  CONFIG_KIND,
+  VERSION,
+} from '../shared/names.js';
+import { addedNames, buildAdditions, type EnvVar } from './additions.js';
+import { applyInjection, containerViews, mapAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
+import { selectorMatches, type Labels } from './selector.js';
+import { formatStatus, readStatus, type InjectionStatus } from './status.js';
+import { workloadShape } from './workloads.js';
+
+/** What to do with one item, decided before anything changes. */
+type ItemPlan =
+  | { action: 'inject'; podTemplate: YAMLMap; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
+  | { action: 'remove'; podTemplate: YAMLMap; previous: InjectionStatus };
+
+interface ItemContext {
+  readonly item: YAMLMap;
+  readonly ref: ResourceRef;
+  readonly file: KrmResult['file'];
+  readonly templatePath: readonly string[];
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : String(entry)]));
+}
+
+function describeItem(item: YAMLMap): { ref: ResourceRef; file: KrmResult['file'] } {
+  const text = (path: string[]) => {
+    const value = valueAt(item, path);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const ref: ResourceRef = {};
+  const apiVersion = text(['apiVersion']);
+  const kind = text(['kind']);
+  const name = text(['metadata', 'name']);
+  const namespace = text(['metadata', 'namespace']);
+  if (apiVersion) ref.apiVersion = apiVersion;
+  if (kind) ref.kind = kind;
+  if (name) ref.name = name;
+  if (namespace) ref.namespace = namespace;
+  const annotations = stringRecord(valueAt(item, ['metadata', 'annotations']));
+  const path = annotations['internal.config.kubernetes.io/path'] ?? annotations['config.kubernetes.io/path'];
+  const index = annotations['internal.config.kubernetes.io/index'] ?? annotations['config.kubernetes.io/index'];
+  const file = path ? { path, ...(index !== undefined && /^\d+$/.test(index) ? { index: Number(index) } : {}) } : undefined;
+  return { ref, file };
+}
+
+function result(context: ItemContext, severity: KrmResult['severity'], message: string, field?: string[]): KrmResult {
+  return {
+    severity,
+    message,
+    resourceRef: context.ref,
+    ...(field ? { field: { path: field.join('.') } } : {}),
+    ...(context.file ? { file: context.file } : {}),
+  };
+}
+
+/** The workload's subset of repos (annotation `git-cache.dev/repos: "a,b"`), or an error message. */
+function reposFor(config: ResolvedConfig, annotation: string | undefined): ResolvedRepo[] | string {
+  if (annotation === undefined) return [...config.repos];
+  const names = annotation
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  if (names.length === 0) return `${ANNOTATION_REPOS} is empty; list repo names from spec.repos (${config.repos.map((repo) => repo.name).join(', ')})`;
+  const unknown = names.filter((name) => !config.repos.some((repo) => repo.name === name));
+  if (unknown.length > 0) {
+    return `${ANNOTATION_REPOS} names unknown repo(s) ${unknown.join(', ')}; known: ${config.repos.map((repo) => repo.name).join(', ')}`;
+  }
+  return [...new Set(names)].map((name) => config.repos.find((repo) => repo.name === name) as ResolvedRepo);
+}
+
+function planInjection(
+  context: ItemContext,
+  config: ResolvedConfig,
+  podTemplate: YAMLMap,
+  previous: InjectionStatus | undefined,
+  repos: ResolvedRepo[],
+  results: KrmResult[],
+): ItemPlan | undefined {
+  const specPath = [...context.templatePath, 'spec'];
+  const podSpec = mapAt(podTemplate, 'spec');
+  if (!podSpec) {
+    results.push(result(context, 'error', 'selected workload has no pod spec to inject into', specPath));
+    return undefined;
+  }
+  const additions = buildAdditions(config, repos);
+  const ours = addedNames(additions);
+  const previousContainers = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
+  const previousVolumes = new Set(previous?.volumes ?? []);
+  const containers = containerViews(podSpec);
+  let conflict = false;
+
+  for (const container of containers) {
+    if (ours.containers.includes(container.name) && !previousContainers.has(container.name)) {
+      results.push(
+        result(context, 'error', `the pod already has a container named "${container.name}", a name git-cache reserves for its own container; rename yours`, [...specPath, container.list]),
+      );
+      conflict = true;
+    }
+  }
+  for (const name of volumeNames(podSpec)) {
+    if (ours.volumes.includes(name) && !previousVolumes.has(name)) {
+      results.push(result(context, 'error', `the pod already has a volume named "${name}" that git-cache did not add; rename it`, [...specPath, 'volumes']));
+      conflict = true;
+    }
+  }
+  const appContainers = containers.filter((container) => !ours.containers.includes(container.name) && !previousContainers.has(container.name));
+  for (const container of appContainers) {
+    const clash = container.mounts.find((mount) => mount.mountPath === additions.appMount.mountPath && !previousVolumes.has(mount.name ?? ''));
+    if (clash) {
+      results.push(
+        result(context, 'error', `container "${container.name}" already mounts volume "${clash.name ?? '?'}" at ${additions.appMount.mountPath}; choose another spec.mountPath`, [
+          ...specPath,
+          container.list,
+        ]),
+      );
+      conflict = true;
+    }
+  }
+  if (conflict) return undefined;
+
+  const envToAdd = new Map<string, EnvVar[]>();
+  const userEnv: Record<string, string[]> = {};
+  for (const container of appContainers) {
+    const previouslyOurs = new Set((previous?.env ?? []).filter((name) => !(previous?.userEnv?.[container.name] ?? []).includes(name)));
+    const ownNames = new Set(container.envNames.filter((name) => !previouslyOurs.has(name)));
+    const kept = additions.appEnv.filter((variable) => ownNames.has(variable.name)).map((variable) => variable.name);
+    if (kept.length > 0) userEnv[container.name] = kept;
+    envToAdd.set(container.name, additions.appEnv.filter((variable) => !ownNames.has(variable.name)));
+  }
+
+  const currentFsGroup = valueAt(podSpec, ['securityContext', 'fsGroup']);
+  const userHasFsGroup = currentFsGroup !== undefined && !(previous?.fsGroup !== undefined && currentFsGroup === previous.fsGroup);
+  const fsGroup = userHasFsGroup ? undefined : AGENT_GID;
+
+  const status: InjectionStatus = {
+    version: VERSION,
+    mode: config.spec.mode,
+    repos: repos.map((repo) => repo.name),
+    initContainers: additions.initContainers.map((container) => container.name),
+    containers: additions.containers.map((container) => container.name),
+    volumes: ours.volumes,
+    env: additions.appEnv.map((variable) => variable.name),
+    userEnv,
+    ...(fsGroup !== undefined ? { fsGroup } : {}),
+  };
+  const summary =
+    `injected git-cache (${config.spec.mode}; repos ${status.repos.join(', ')}): ` +
+    `added ${[...status.initContainers.map((name) => `init container ${name}`), ...status.containers.map((name) => `container ${name}`)].join(', ')}, ` +
+    `volumes ${status.volumes.join(', ')}; read-only mount and env in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
+  return {
+    action: 'inject',
+    podTemplate,
+    previous,
+    plan: { additions, statusAnnotation: formatStatus(status), envToAdd, fsGroup },
+    summary,
+  };
+}
+
+function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): ItemPlan | undefined {
+  const annotations = stringRecord(valueAt(item, ['metadata', 'annotations']));
+  if (annotations[ANNOTATION_LOCAL_CONFIG] === 'true') return undefined;
+  const apiVersion = valueAt(item, ['apiVersion']);
+  const kind = valueAt(item, ['kind']);
+  if (typeof apiVersion !== 'string' || typeof kind !== 'string') return undefined;
+  if (kind === CONFIG_KIND && apiVersion.startsWith(`${CONFIG_API_GROUP}/`)) return undefined;
+
+  const { ref, file } = describeItem(item);
+  const shape = workloadShape(apiVersion, kind, config.spec.workloadKinds);
+  const labels: Labels = stringRecord(valueAt(item, ['metadata', 'labels']));
+  if (!shape) {
+    if (selectorMatches(config.selector, labels)) {
+      results.push(
+        result({ item, ref, file, templatePath: [] }, 'warning', `selected by the git-cache selector but ${kind} is not a workload; left unchanged (name its pod template in spec.workloadKinds to inject it)`),
+      );
+    }
+    return undefined;
+  }
+  const context: ItemContext = { item, ref, file, templatePath: shape.podTemplatePath };
+  const podTemplate = shape.podTemplatePath.length === 0 ? item : item.getIn(shape.podTemplatePath, true);
+  const templateLabels: Labels = shape.podTemplatePath.length === 0 ? labels : stringRecord(valueAt(item, [...shape.podTemplatePath, 'metadata', 'labels']));
+  const selected = selectorMatches(config.selector, labels) || selectorMatches(config.selector, templateLabels);
+  if (!isMap(podTemplate)) {
+    if (selected) results.push(result(context, 'warning', `selected but has no pod template at ${shape.podTemplatePath.join('.')}; left unchanged`));
+    return undefined;
+  }
+  const template = podTemplate as YAMLMap;
+  const templateAnnotations = shape.podTemplatePath.length === 0 ? annotations : stringRecord(valueAt(template, ['metadata', 'annotations']));
+  const status = readStatus(templateAnnotations[ANNOTATION_STATUS]);
+  if (!status.ok) {
+    results.push(result(context, 'error', status.message, [...shape.podTemplatePath, 'metadata', 'annotations', ANNOTATION_STATUS]));
+    return undefined;
+  }
+  const optedOut = annotations[ANNOTATION_INJECT] === 'false' || templateAnnotations[ANNOTATION_INJECT] === 'false';
+  if (!selected || optedOut) {
+    if (!status.status) return undefined;
+    results.push(result(context, 'info', `removed the git-cache injection: the workload is ${optedOut ? 'opted out' : 'no longer selected'}`, [...shape.podTemplatePath]));
+    return { action: 'remove', podTemplate: template, previous: status.status };
+  }
+  const reposAnnotation = templateAnnotations[ANNOTATION_REPOS] ?? annotations[ANNOTATION_REPOS];
+  const repos = reposFor(config, reposAnnotation);
+  if (typeof repos === 'string') {
+    const where = templateAnnotations[ANNOTATION_REPOS] !== undefined ? [...shape.podTemplatePath, 'metadata'] : ['metadata'];
+    results.push(result(context, 'error', repos, [...where, 'annotations', ANNOTATION_REPOS]));
+    return undefined;
+  }
+  const plan = planInjection(context, config, template, status.status, repos, results);
+  if (plan?.action === 'inject') results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
+  return plan;
+}
+
+/**
+ * Injects the git cache into every selected workload of `items` (in place, on their YAML nodes) and returns
+ * the results. When any result is an error, no item has been changed.
+ */
+export function injectGitCache(items: readonly YAMLMap[], config: ResolvedConfig): KrmResult[] {
+  const results: KrmResult[] = [];
+  const plans = items.map((item) => planItem(item, config, results)).filter((plan): plan is ItemPlan => plan !== undefined);
+  if (hasErrors(results)) return results.filter((entry) => entry.severity !== 'info');
+  for (const plan of plans) {
+    if (plan.previous) stripInjection(plan.podTemplate, plan.previous);
+    if (plan.action === 'inject') applyInjection(plan.podTemplate, plan.plan);
+  }
+  return results;
+}

@@ -1,0 +1,89 @@
+/**
+ * The KRM function wire format: a `config.kubernetes.io/v1` (or `v1beta1`) ResourceList in, the same out; or,
+ * for Helm post-rendering, a plain multi-document stream in and out.
+ *
+ * Items stay YAML nodes of the parsed document the whole way through, so everything this function does not
+ * change (comments, key order, scalar styles, duplicates, every annotation) is printed back as it came.
+ */
+import { Document, YAMLMap, YAMLSeq, isMap, isNode, isSeq } from 'yaml';
+import type { KrmResult } from './results.js';
+import { newYamlDocument, parseYamlDocument, parseYamlStream, printYamlDocument, printYamlStream } from './yaml-io.js';
+
+export const RESOURCE_LIST_KIND = 'ResourceList';
+export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;
+
+/** The items of a function call, whichever wire format they came in. */
+export interface ItemBatch {
+  readonly items: YAMLMap[];
+  /** The functionConfig as plain data (ResourceList mode), if any. */
+  readonly functionConfig: unknown;
+  /** Serializes the (possibly changed) items with the given results. */
+  readonly print: (results: readonly KrmResult[]) => string;
+}
+
+export class WireFormatError extends Error {}
+
+function asItemMaps(seq: unknown, describe: (index: number) => string): YAMLMap[] {
+  if (seq === undefined || seq === null) return [];
+  if (!isSeq(seq)) throw new WireFormatError('ResourceList.items must be a list');
+  return (seq as YAMLSeq).items.map((item, index) => {
+    if (!isMap(item)) throw new WireFormatError(`${describe(index)} is not a mapping (a Kubernetes resource)`);
+    return item as YAMLMap;
+  });
+}
+
+/** Reads a ResourceList. Throws YamlSyntaxError or WireFormatError with a one-line reason. */
+export function readResourceList(text: string): ItemBatch {
+  const doc = parseYamlDocument(text);
+  if (!isMap(doc.contents)) throw new WireFormatError('input is not a ResourceList (expected a YAML mapping)');
+  const kind = doc.get('kind');
+  const apiVersion = doc.get('apiVersion');
+  if (kind !== RESOURCE_LIST_KIND || !RESOURCE_LIST_API_VERSIONS.includes(apiVersion as (typeof RESOURCE_LIST_API_VERSIONS)[number])) {
+    throw new WireFormatError(
+      `input is not a ResourceList (got apiVersion ${JSON.stringify(apiVersion)}, kind ${JSON.stringify(kind)}); ` +
+        'to transform a plain YAML stream pass --config FILE',
+    );
+  }
+  const items = asItemMaps(doc.get('items', true), (index) => `ResourceList.items[${index}]`);
+  const functionConfigNode = doc.get('functionConfig', true);
+  const functionConfig: unknown = isNode(functionConfigNode) ? functionConfigNode.toJS(doc) : functionConfigNode;
+  return {
+    items,
+    functionConfig,
+    print: (results) => printResourceList(doc, results),
+  };
+}
+
+function printResourceList(doc: Document, results: readonly KrmResult[]): string {
+  if (results.length > 0) doc.set('results', doc.createNode(results.map(withoutUndefined)));
+  else doc.delete('results');
+  return printYamlDocument(doc);
+}
+
+function withoutUndefined(result: KrmResult): KrmResult {
+  return JSON.parse(JSON.stringify(result)) as KrmResult;
+}
+
+/** Reads a plain stream of resources (`---`-separated), as Helm hands a post-renderer. */
+export function readResourceStream(text: string): ItemBatch {
+  const docs = parseYamlStream(text);
+  const items = docs.map((doc, index) => {
+    if (!isMap(doc.contents)) throw new WireFormatError(`document ${index + 1} of the stream is not a mapping (a Kubernetes resource)`);
+    return doc.contents as YAMLMap;
+  });
+  return { items, functionConfig: undefined, print: () => printYamlStream(docs) };
+}
+
+/** Reads a standalone config file (`--config FILE`): one YAML document, as plain data. */
+export function readConfigFile(text: string): unknown {
+  const docs = parseYamlStream(text);
+  if (docs.length !== 1) throw new WireFormatError(`the config file must hold exactly one YAML document, found ${docs.length}`);
+  return docs[0]?.toJS();
+}
+
+/** An empty ResourceList carrying only results, for input that could not be read as items at all. */
+export function printResultsOnly(results: readonly KrmResult[]): string {
+  return printYamlDocument(
+    newYamlDocument({ apiVersion: RESOURCE_LIST_API_VERSIONS[0], kind: RESOURCE_LIST_KIND, items: [], results: results.map(withoutUndefined) }),
+  );
+}

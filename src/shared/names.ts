@@ -1,0 +1,71 @@
+/**
+ * Every name, path, label and annotation that the KRM function writes and the agent (or a user's pipeline)
+ * reads. One source of truth: the function and the agent both import from here, and CONTRACT.md documents it.
+ */
+import { VERSION } from './version.js';
+
+export { VERSION };
+
+export const CONFIG_API_GROUP = 'git-cache.dev';
+export const CONFIG_API_VERSION = `${CONFIG_API_GROUP}/v1alpha1`;
+export const CONFIG_KIND = 'GitCache';
+
+/** The agent image this release of the function injects by default: pinned, never `:latest`. */
+export const DEFAULT_AGENT_IMAGE = `ghcr.io/git-cache/git-cache:v${VERSION}`;
+
+export const VOLUME_NAME = 'git-cache';
+/** Writable scratch space for the cache container, whose root filesystem is read-only. */
+export const TMP_VOLUME_NAME = 'git-cache-tmp';
+export const TMP_MOUNT_PATH = '/tmp';
+export const CACHE_CONTAINER_NAME = 'git-cache';
+export const INIT_CONTAINER_NAME = 'git-cache-init';
+
+export const DEFAULT_MOUNT_PATH = '/git-cache';
+export const DEFAULT_METRICS_PORT = 9901;
+export const DEFAULT_REFRESH_INTERVAL = '60s';
+export const METRICS_PORT_NAME = 'gc-metrics';
+
+/** Non-root identity of the cache container (the image's USER as well). */
+export const AGENT_UID = 65532;
+export const AGENT_GID = 65532;
+
+export const SELECTOR_LABEL = 'git-cache.enabled';
+export const DEFAULT_SELECTOR = { matchLabels: { [SELECTOR_LABEL]: 'true' } } as const;
+
+export const ANNOTATION_INJECT = `${CONFIG_API_GROUP}/inject`;
+export const ANNOTATION_REPOS = `${CONFIG_API_GROUP}/repos`;
+export const ANNOTATION_STATUS = `${CONFIG_API_GROUP}/status`;
+export const ANNOTATION_LOCAL_CONFIG = 'config.kubernetes.io/local-config';
+
+/** Environment variables: the ones app containers get, and the ones the agent reads. */
+export const ENV_CACHE_DIR = 'GIT_CACHE_DIR';
+export const ENV_REF = 'GIT_CACHE_REF';
+export const ENV_REF_PREFIX = 'GIT_CACHE_REF_';
+export const ENV_REPO_URL = 'REPO_URL';
+
+/** Where the cache container finds each repo's credentials: `<root>/<repo name>/{ssh,https}/<file>`. */
+export const CREDENTIALS_ROOT = '/etc/git-cache/credentials';
+export const SSH_KEY_FILE = 'ssh-privatekey';
+export const SSH_KNOWN_HOSTS_FILE = 'known_hosts';
+export const HTTPS_USERNAME_FILE = 'username';
+export const HTTPS_PASSWORD_FILE = 'password';
+
+export function sshCredentialDir(repoName: string, root: string = CREDENTIALS_ROOT): string {
+  return `${root}/${repoName}/ssh`;
+}
+
+export function httpsCredentialDir(repoName: string, root: string = CREDENTIALS_ROOT): string {
+  return `${root}/${repoName}/https`;
+}
+
+/** `GIT_CACHE_REF_<NAME>`: the repo name upper-cased with `-` turned into `_`. */
+export function refEnvName(repoName: string): string {
+  return ENV_REF_PREFIX + repoName.toUpperCase().replace(/-/g, '_');
+}
+
+/** Path of the clone helper the agent installs into the cache volume. */
+export const CLONE_HELPER_RELATIVE_PATH = 'bin/git-clone-cached';
+
+/** Staging directories for mirrors being built live beside them on the same volume (atomic rename). */
+export const STAGING_DIR_NAME = '.staging';
+export const LOCK_DIR_NAME = '.locks';
