@@ -1,0 +1,249 @@
+/**
+ * The agent's command line: `git-cache sync|serve|wait [flags]`. Pure parsing: argv and env in, options or a
+ * one-line usage error out. Flag names shared with the KRM function come from src/shared/agent-cli.ts.
+ */
+import { AGENT_BINARY, AGENT_COMMANDS, FLAG, parseDurationMs, parseRepoArg, type AgentCommand } from '../shared/agent-cli.js';
+import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
+import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+/** Flags only the agent reads (the function never renders them). */
+export const AGENT_FLAG = {
+  metricsAddress: '--metrics-address',
+  gitDaemonPort: '--git-daemon-port',
+  gitDaemonAddress: '--git-daemon-address',
+  insecureIgnoreHostKey: '--insecure-ignore-host-key',
+  logLevel: '--log-level',
+  parallel: '--parallel',
+} as const;
+
+export const DEFAULT_WAIT_TIMEOUT = '10m';
+
+export interface Repo {
+  readonly name: string;
+  readonly url: string;
+  readonly key: string;
+}
+
+export interface AgentOptions {
+  readonly command: AgentCommand;
+  readonly repos: readonly Repo[];
+  readonly cacheDir: string;
+  readonly intervalMs: number;
+  readonly metricsPort: number;
+  readonly metricsAddress: string;
+  readonly credentialsDir: string;
+  readonly timeoutMs: number;
+  readonly gitDaemonPort: number | undefined;
+  readonly gitDaemonAddress: string;
+  readonly insecureIgnoreHostKey: boolean;
+  readonly logLevel: LogLevel;
+  readonly parallel: number;
+}
+
+export type ParseResult =
+  | { readonly kind: 'run'; readonly options: AgentOptions }
+  | { readonly kind: 'help'; readonly text: string }
+  | { readonly kind: 'version'; readonly text: string }
+  | { readonly kind: 'usage'; readonly message: string };
+
+const COMMON_HELP = `  ${FLAG.repo} [NAME=]URL        repository to mirror; repeat for several (env ${ENV_REPO_URL}: URLs separated
+                              by spaces or commas). URL: https://, http://, ssh://, user@host:path, git://
+  ${FLAG.cacheDir} DIR           where mirrors live: DIR/<key>.git (env ${ENV_CACHE_DIR})
+  ${FLAG.credentialsDir} DIR     per-repo credentials: DIR/<name>/ssh/{ssh-privatekey,known_hosts},
+                              DIR/<name>/https/{username,password} (default ${CREDENTIALS_ROOT})
+  ${AGENT_FLAG.insecureIgnoreHostKey}  do not check ssh host keys (logs a warning at every start)
+  ${AGENT_FLAG.parallel} N             repos synced at once (default 2)
+  ${AGENT_FLAG.logLevel} LEVEL         debug, info, warn or error (default info); logs are JSON lines on stderr
+  -h, --help                  show this help`;
+
+const HELP: Record<AgentCommand | 'top', string> = {
+  top: `${AGENT_BINARY} ${VERSION}: keeps full bare git mirrors fresh in a shared cache directory.
+
+Usage:
+  ${AGENT_BINARY} sync  --repo URL [--repo URL ...] --cache-dir DIR   make every mirror present and current, exit
+  ${AGENT_BINARY} serve --repo URL ... --cache-dir DIR [--interval 60s] [--metrics-port ${DEFAULT_METRICS_PORT}]
+                                                             sync, then refresh forever; /readyz /healthz /metrics
+  ${AGENT_BINARY} wait  --repo URL ... --cache-dir DIR [--timeout ${DEFAULT_WAIT_TIMEOUT}]
+                                                             block until every mirror is present (read-only use)
+
+Run '${AGENT_BINARY} COMMAND --help' for the flags of a command. Apps clone with
+  git clone --reference-if-able "$GIT_CACHE_REF" URL   or   DIR/bin/git-clone-cached URL DIR
+Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error.`,
+  sync: `Usage: ${AGENT_BINARY} sync --repo [NAME=]URL [--repo ...] --cache-dir DIR [flags]
+
+Clones each missing mirror (git clone --mirror into DIR/.staging, then an atomic rename to DIR/<key>.git) and
+fetches the others (git fetch --prune), under a per-repo lock shared by every agent using DIR. Exits 0 when
+every mirror is present and current, 1 with a one-line reason otherwise.
+
+Flags:
+${COMMON_HELP}`,
+  serve: `Usage: ${AGENT_BINARY} serve --repo [NAME=]URL [--repo ...] --cache-dir DIR [flags]
+
+Syncs, then refreshes every interval (with jitter; exponential backoff after failures, keeping the last good
+mirror). HTTP: /readyz (503 until every mirror is present, then 200), /healthz, /metrics (Prometheus).
+SIGHUP: refresh now. SIGTERM/SIGINT: stop running git, exit 0.
+
+Flags:
+${COMMON_HELP}
+  ${FLAG.interval} DURATION      refresh interval, e.g. 30s, 5m, 1h (default ${DEFAULT_REFRESH_INTERVAL})
+  ${FLAG.metricsPort} PORT        HTTP port for /metrics, /healthz, /readyz (default ${DEFAULT_METRICS_PORT}; 0 = off)
+  ${AGENT_FLAG.metricsAddress} ADDR    address to bind it to (default 0.0.0.0)
+  ${AGENT_FLAG.gitDaemonPort} PORT    also serve the mirrors read-only over git:// (git daemon, upload-pack only,
+                              exporting DIR only): git clone git://HOST:PORT/<key>.git
+  ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)`,
+  wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
+
+For read-only consumers of a shared cache (e.g. a PVC another pod fills): blocks until every mirror is present
+and valid, without contacting any upstream or writing anything. Exits 0 then, 1 with a message on timeout.
+
+Flags:
+${COMMON_HELP}
+  ${FLAG.timeout} DURATION       give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`,
+};
+
+export function helpText(command?: AgentCommand): string {
+  return HELP[command ?? 'top'];
+}
+
+const VALUE_FLAGS = new Set<string>([
+  FLAG.repo,
+  FLAG.cacheDir,
+  FLAG.interval,
+  FLAG.metricsPort,
+  FLAG.credentialsDir,
+  FLAG.timeout,
+  AGENT_FLAG.metricsAddress,
+  AGENT_FLAG.gitDaemonPort,
+  AGENT_FLAG.gitDaemonAddress,
+  AGENT_FLAG.logLevel,
+  AGENT_FLAG.parallel,
+]);
+const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey]);
+const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, AGENT_FLAG.metricsAddress, AGENT_FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const WAIT_ONLY = new Set<string>([FLAG.timeout]);
+
+class UsageError extends Error {}
+
+function parsePort(flag: string, value: string, allowZero: boolean): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535 || (!allowZero && Number(value) === 0)) {
+    throw new UsageError(`${flag}: "${value}" is not a port number`);
+  }
+  return Number(value);
+}
+
+function parseDuration(flag: string, value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms <= 0) throw new UsageError(`${flag}: "${value}" is not a duration like 90s, 5m or 1h30m`);
+  return ms;
+}
+
+/** `REPO_URL` may hold several entries separated by whitespace or commas. */
+export function splitRepoEnv(value: string): string[] {
+  return value.split(/[\s,]+/).filter((entry) => entry.length > 0);
+}
+
+/** Validates every `[NAME=]URL` before anything runs: a hostile URL never reaches git. */
+export function resolveRepos(entries: readonly string[]): Repo[] {
+  const repos: Repo[] = [];
+  for (const entry of entries) {
+    const { name, url } = parseRepoArg(entry);
+    const parsed = parseRepoUrl(url);
+    if (!parsed.ok) throw new UsageError(`${FLAG.repo} ${name}: ${parsed.problem.message}`);
+    if (!REPO_NAME_PATTERN.test(name) || name.length > REPO_NAME_MAX_LENGTH) {
+      throw new UsageError(`${FLAG.repo}: repo name "${name}" must be [a-z0-9-], at most ${REPO_NAME_MAX_LENGTH} characters`);
+    }
+    const key = repoKey(url);
+    if (repos.some((r) => r.name === name)) throw new UsageError(`${FLAG.repo}: repo name "${name}" is given twice; use NAME=URL to tell them apart`);
+    if (repos.some((r) => r.key === key)) throw new UsageError(`${FLAG.repo}: repo "${name}" is the same repository as "${repos.find((r) => r.key === key)?.name}"`);
+    repos.push({ name, url, key });
+  }
+  return repos;
+}
+
+export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  try {
+    return parse(argv, env);
+  } catch (error) {
+    if (error instanceof UsageError) return { kind: 'usage', message: error.message };
+    throw error;
+  }
+}
+
+function parse(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') return { kind: 'help', text: helpText() };
+  if (first === '--version' || first === 'version') return { kind: 'version', text: `${AGENT_BINARY} ${VERSION}` };
+  if (!(AGENT_COMMANDS as readonly string[]).includes(first)) {
+    throw new UsageError(`unknown command "${first}"; expected one of ${AGENT_COMMANDS.join(', ')} (see --help)`);
+  }
+  const command = first as AgentCommand;
+
+  const values = new Map<string, string[]>();
+  const booleans = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? '';
+    if (arg === '-h' || arg === '--help') return { kind: 'help', text: helpText(command) };
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (BOOLEAN_FLAGS.has(flag)) {
+      if (eq > 0) throw new UsageError(`${flag} takes no value`);
+      booleans.add(flag);
+      continue;
+    }
+    if (!VALUE_FLAGS.has(flag)) {
+      throw new UsageError(arg.startsWith('-') ? `unknown flag "${flag}" for ${command} (see ${command} --help)` : `unexpected argument "${arg}"; repos are given with ${FLAG.repo}`);
+    }
+    if (SERVE_ONLY.has(flag) && command !== 'serve') throw new UsageError(`${flag} applies to serve only`);
+    if (WAIT_ONLY.has(flag) && command !== 'wait') throw new UsageError(`${flag} applies to wait only`);
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else {
+      value = rest[i + 1];
+      i++;
+    }
+    if (value === undefined) throw new UsageError(`${flag} needs a value`);
+    values.set(flag, [...(values.get(flag) ?? []), value]);
+  }
+  const single = (flag: string): string | undefined => {
+    const list = values.get(flag);
+    if (list && list.length > 1 && flag !== FLAG.repo) throw new UsageError(`${flag} is given more than once`);
+    return list?.[0];
+  };
+
+  const repoEntries = values.get(FLAG.repo) ?? splitRepoEnv(env[ENV_REPO_URL] ?? '');
+  if (repoEntries.length === 0) throw new UsageError(`no repository: give ${FLAG.repo} URL or set ${ENV_REPO_URL}`);
+  const repos = resolveRepos(repoEntries);
+
+  const cacheDir = single(FLAG.cacheDir) ?? env[ENV_CACHE_DIR];
+  if (!cacheDir) throw new UsageError(`no cache directory: give ${FLAG.cacheDir} DIR or set ${ENV_CACHE_DIR}`);
+  if (!cacheDir.startsWith('/') && !cacheDir.startsWith('.')) {
+    // A relative name is fine, but one that looks like a flag or URL is a mistake worth stopping on.
+    if (/^-|:\/\//.test(cacheDir)) throw new UsageError(`${FLAG.cacheDir}: "${cacheDir}" is not a directory path`);
+  }
+
+  const logLevel = single(AGENT_FLAG.logLevel) ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`${AGENT_FLAG.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
+  const parallelText = single(AGENT_FLAG.parallel) ?? '2';
+  if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
+  const daemonPortText = single(AGENT_FLAG.gitDaemonPort);
+
+  return {
+    kind: 'run',
+    options: {
+      command,
+      repos,
+      cacheDir: cacheDir.length > 1 ? cacheDir.replace(/\/+$/, '') : cacheDir,
+      intervalMs: parseDuration(FLAG.interval, single(FLAG.interval) ?? DEFAULT_REFRESH_INTERVAL),
+      metricsPort: parsePort(FLAG.metricsPort, single(FLAG.metricsPort) ?? String(DEFAULT_METRICS_PORT), true),
+      metricsAddress: single(AGENT_FLAG.metricsAddress) ?? '0.0.0.0',
+      credentialsDir: single(FLAG.credentialsDir) ?? CREDENTIALS_ROOT,
+      timeoutMs: parseDuration(FLAG.timeout, single(FLAG.timeout) ?? DEFAULT_WAIT_TIMEOUT),
+      gitDaemonPort: daemonPortText === undefined ? undefined : parsePort(AGENT_FLAG.gitDaemonPort, daemonPortText, false),
+      gitDaemonAddress: single(AGENT_FLAG.gitDaemonAddress) ?? '0.0.0.0',
+      insecureIgnoreHostKey: booleans.has(AGENT_FLAG.insecureIgnoreHostKey),
+      logLevel: logLevel as LogLevel,
+      parallel: Number(parallelText),
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * `git-cache`: the mirror agent (the cache container's program). Exit codes: 0 success, 1 failure with a
+ * one-line reason (the last log line), 2 usage error (one plain line on stderr). Never a stack trace.
+ */
+import { mkdir } from 'node:fs/promises';
+import { AGENT_BINARY } from '../shared/agent-cli.js';
+import { errorMessage, syncAll } from './agent.js';
+import { parseArgs, type AgentOptions } from './cli.js';
+import { cloneHelperPath, installCloneHelper } from './clone-helper.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { removeOrphanStaging, type MirrorContext } from './mirror.js';
+import { prepareRuntime } from './runtime.js';
+import { serve } from './serve.js';
+import { waitForMirrors } from './wait.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+async function run(options: AgentOptions, logger: Logger, stop: AbortController): Promise<number> {
+  logger.info('start', {
+    command: options.command,
+    cacheDir: options.cacheDir,
+    repos: options.repos.map((r) => `${r.name}=${r.key}`),
+    uid: process.getuid?.(),
+  });
+  if (options.insecureIgnoreHostKey) {
+    logger.warn('insecure_ignore_host_key', { message: 'ssh host keys are NOT checked (--insecure-ignore-host-key): a man in the middle can serve any content' });
+  }
+  if (options.command === 'wait') {
+    await waitForMirrors(options, logger, stop.signal);
+    return EXIT_OK;
+  }
+
+  await mkdir(options.cacheDir, { recursive: true });
+  const runtime = await prepareRuntime(logger);
+  try {
+    const ctx: MirrorContext = {
+      cacheDir: options.cacheDir,
+      runtime,
+      logger,
+      credentials: { credentialsDir: options.credentialsDir, insecureIgnoreHostKey: options.insecureIgnoreHostKey },
+      signal: stop.signal,
+      recovered: new Set(),
+    };
+    if (await installCloneHelper(options.cacheDir)) logger.info('clone_helper_installed', { path: cloneHelperPath(options.cacheDir) });
+    await removeOrphanStaging(ctx, new Set(options.repos.map((r) => r.key)));
+
+    if (options.command === 'sync') {
+      const outcomes = await syncAll(ctx, options);
+      const failed = outcomes.filter((o) => !o.ok);
+      if (stop.signal.aborted) return EXIT_OK;
+      if (failed.length > 0) {
+        logger.error('sync_failed_summary', {
+          message: failed.map((o) => `${o.repo.name}: ${o.ok ? '' : o.reason}`).join('; '),
+        });
+        return EXIT_FAILURE;
+      }
+      logger.info('sync_done', { repos: outcomes.map((o) => `${o.repo.name}:${o.ok ? o.result.action : 'failed'}`) });
+      return EXIT_OK;
+    }
+
+    const metrics = createMetrics(options.repos.map((r) => r.name));
+    await serve({ options, ctx, logger, metrics, stop });
+    logger.info('stopped', { reason: 'signal' });
+    return EXIT_OK;
+  } finally {
+    await runtime.cleanup();
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv, process.env);
+  if (parsed.kind === 'help' || parsed.kind === 'version') {
+    process.stdout.write(`${parsed.text}\n`);
+    return EXIT_OK;
+  }
+  if (parsed.kind === 'usage') {
+    process.stderr.write(`${AGENT_BINARY}: ${parsed.message}\n`);
+    return EXIT_USAGE;
+  }
+  const { options } = parsed;
+  const logger = createLogger(options.logLevel);
+  const stop = new AbortController();
+  const onStop = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) return;
+    logger.info('stopping', { signal });
+    stop.abort();
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  // serve installs its own SIGHUP handler; elsewhere SIGHUP must not kill the process mid-rename.
+  process.on('SIGHUP', () => undefined);
+  try {
+    return await run(options, logger, stop);
+  } catch (error) {
+    logger.error('fatal', { message: errorMessage(error) });
+    return EXIT_FAILURE;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Open handles (a git we could not stop) must not keep a stopped agent alive.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`${AGENT_BINARY}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(EXIT_FAILURE);
+  },
+);

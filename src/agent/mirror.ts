@@ -1,0 +1,332 @@
+/**
+ * Mirrors: `<dir>/<key>.git`, full bare mirrors that readers may borrow objects from at any moment.
+ *
+ * - Clone: `git clone --mirror` into `<dir>/.staging/<key>.<random>` (same volume), configure, verify, then
+ *   rename(2) to `<key>.git`: a reader sees no mirror or a complete one, never a half-made one.
+ * - Update: `git fetch --prune --atomic origin` (refspec `+refs/*:refs/*` from the mirror's config). Objects
+ *   arrive before refs move, and --atomic moves all refs in one transaction, so a killed fetch leaves the
+ *   previous, valid state.
+ * - Everything that writes runs under the repo's flock (lock.ts). Coalescing: after waiting for the lock, an
+ *   agent skips its fetch when a fetch that started after it began waiting has completed (the marker file
+ *   records when the last successful fetch started).
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../shared/names.js';
+import { canonicalRepoUrl } from '../shared/repo-url.js';
+import type { Repo } from './cli.js';
+import { credentialEnv, type CredentialSettings } from './credentials.js';
+import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
+import { GitError, failureReason, runGit, type GitResult } from './git-run.js';
+import { acquireLock, type HeldLock } from './lock.js';
+import { isProgressLine, progressThrottle, type Logger } from './log.js';
+import type { Runtime } from './runtime.js';
+
+/** Written into each mirror after every successful clone or fetch (git ignores unknown files in a git dir). */
+export const MARKER_FILE = 'git-cache.json';
+
+export interface Marker {
+  /** Wall clock (ms) when the last successful fetch or clone started. */
+  readonly fetchStartedAt: number;
+  readonly fetchCompletedAt: number;
+  readonly url: string;
+}
+
+/**
+ * Borrower safety. Clones made with `--reference` keep only a pointer (objects/info/alternates) to the
+ * mirror's objects; if the mirror ever deleted an object that a ref stopped pointing to, such clones would
+ * break. So nothing may delete objects: no auto gc, no prune, and preciousObjects makes git itself refuse
+ * `git gc`/`repack -d`/`prune` (it needs repository format version 1). `fetch.prune` deletes refs only.
+ */
+export const MIRROR_CONFIG: ReadonlyArray<readonly [string, string]> = [
+  ['core.repositoryformatversion', '1'],
+  ['extensions.preciousobjects', 'true'],
+  ['gc.auto', '0'],
+  ['gc.autodetach', 'false'],
+  ['gc.pruneexpire', 'never'],
+  ['gc.worktreepruneexpire', 'never'],
+  ['maintenance.auto', 'false'],
+  ['receive.autogc', 'false'],
+  ['fetch.prune', 'true'],
+  // Each fetch keeps its pack instead of exploding it into loose objects that nothing would ever pack.
+  ['fetch.unpacklimit', '1'],
+  ['transfer.unpacklimit', '1'],
+  ['core.logallrefupdates', 'false'],
+];
+
+export interface MirrorContext {
+  readonly cacheDir: string;
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+  readonly credentials: CredentialSettings;
+  readonly signal?: AbortSignal | undefined;
+  /** Keys whose mirror this process has already checked at start (recovery runs once per repo). */
+  readonly recovered: Set<string>;
+  readonly progressIntervalMs?: number;
+}
+
+export type SyncResult = { readonly action: 'cloned' | 'fetched' | 'coalesced'; readonly fetchMs: number };
+
+export function mirrorDir(cacheDir: string, repo: Repo): string {
+  return join(cacheDir, `${repo.key}.git`);
+}
+
+export async function ensureLayout(cacheDir: string): Promise<void> {
+  await mkdir(join(cacheDir, STAGING_DIR_NAME), { recursive: true });
+  await mkdir(join(cacheDir, LOCK_DIR_NAME), { recursive: true });
+}
+
+export function lockPath(cacheDir: string, key: string): string {
+  return join(cacheDir, LOCK_DIR_NAME, `${key}.lock`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readMarker(mirror: string): Promise<Marker | undefined> {
+  try {
+    const value: unknown = JSON.parse(await readFile(join(mirror, MARKER_FILE), 'utf8'));
+    if (typeof value === 'object' && value !== null && typeof (value as Marker).fetchStartedAt === 'number') return value as Marker;
+  } catch {
+    // absent or torn: treated as "no fetch recorded"
+  }
+  return undefined;
+}
+
+async function writeMarker(mirror: string, marker: Marker): Promise<void> {
+  const tmp = join(mirror, `${MARKER_FILE}.${randomBytes(4).toString('hex')}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
+  await rename(tmp, join(mirror, MARKER_FILE));
+}
+
+/** What readers need: a complete (marker present), non-shallow bare repository. No git process, no writes. */
+export async function mirrorProblem(mirror: string): Promise<MirrorProblem | 'incomplete' | undefined> {
+  let isDirectory = false;
+  try {
+    isDirectory = (await lstat(mirror)).isDirectory();
+  } catch {
+    return 'not-a-directory';
+  }
+  const problem = layoutProblem({
+    isDirectory,
+    hasHead: await exists(join(mirror, 'HEAD')),
+    hasObjects: await exists(join(mirror, 'objects')),
+    hasConfig: await exists(join(mirror, 'config')),
+    isShallow: await exists(join(mirror, 'shallow')),
+  });
+  if (problem) return problem;
+  return (await readMarker(mirror)) ? undefined : 'incomplete';
+}
+
+interface GitCall {
+  readonly repo: Repo;
+  readonly lock: HeldLock;
+  readonly label: string;
+  readonly withCredentials: boolean;
+  readonly logProgress: boolean;
+}
+
+async function git(ctx: MirrorContext, call: GitCall, args: readonly string[]): Promise<GitResult> {
+  const env = { ...ctx.runtime.baseEnv, ...(call.withCredentials ? await credentialEnv(call.repo, ctx.credentials, ctx.runtime, ctx.logger) : {}) };
+  const throttle = progressThrottle(ctx.progressIntervalMs ?? 5000);
+  const result = await runGit({
+    args,
+    env,
+    lockFd: call.lock.fd,
+    signal: ctx.signal,
+    onStderrLine: (line) => {
+      if (isProgressLine(line)) {
+        if (call.logProgress && throttle(line)) ctx.logger.info('git_progress', { repo: call.repo.name, op: call.label, progress: line.trim() });
+      } else {
+        ctx.logger.debug('git_stderr', { repo: call.repo.name, op: call.label, line });
+      }
+    },
+  });
+  if (result.code !== 0) throw new GitError(`${call.label}: ${failureReason(result)}`, result);
+  return result;
+}
+
+async function configureMirror(ctx: MirrorContext, call: GitCall, gitDir: string): Promise<void> {
+  const current = await git(ctx, call, [`--git-dir=${gitDir}`, 'config', '--local', '--list']);
+  const have = new Map(current.stdout.split('\n').map((line) => [line.slice(0, line.indexOf('=')).toLowerCase(), line.slice(line.indexOf('=') + 1)]));
+  for (const [key, value] of MIRROR_CONFIG) {
+    if (have.get(key) !== value) await git(ctx, call, [`--git-dir=${gitDir}`, 'config', '--local', key, value]);
+  }
+}
+
+/** Moves a bad mirror out of the way (into staging, removed below) so a fresh clone can take its path. */
+async function quarantine(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
+  const aside = join(ctx.cacheDir, STAGING_DIR_NAME, `${repo.key}.broken-${randomBytes(4).toString('hex')}`);
+  await rename(mirror, aside);
+  ctx.logger.warn('mirror_quarantined', { repo: repo.name, reason, action: 'moved aside and re-cloning' });
+  await rm(aside, { recursive: true, force: true });
+}
+
+async function removeStagingFor(ctx: MirrorContext, repo: Repo): Promise<void> {
+  const stagingRoot = join(ctx.cacheDir, STAGING_DIR_NAME);
+  for (const entry of await readdir(stagingRoot)) {
+    if (stagingKey(entry) !== repo.key) continue;
+    await rm(join(stagingRoot, entry), { recursive: true, force: true });
+    ctx.logger.info('staging_removed', { repo: repo.name, entry, reason: 'left by an interrupted clone' });
+  }
+}
+
+async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string): Promise<void> {
+  const entries = await readdir(mirror, { recursive: true });
+  const removed: string[] = [];
+  for (const entry of entries) {
+    if (!classifyLeftover(entry)) continue;
+    await rm(join(mirror, entry), { recursive: true, force: true });
+    removed.push(entry);
+  }
+  if (removed.length > 0) ctx.logger.warn('stale_git_files_removed', { repo: repo.name, files: removed, reason: 'left by a killed git run' });
+}
+
+/**
+ * Start-of-life check of one repo, under its lock: leftovers of killed runs go, a broken mirror is moved
+ * aside (and re-cloned by the caller).
+ */
+async function recover(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<void> {
+  const mirror = mirrorDir(ctx.cacheDir, repo);
+  await removeStagingFor(ctx, repo);
+  if (!(await exists(mirror))) return;
+  const isDir = (await lstat(mirror)).isDirectory();
+  if (isDir) await removeLeftovers(ctx, repo, mirror);
+  const problem = await mirrorProblem(mirror);
+  if (problem && problem !== 'incomplete') {
+    await quarantine(ctx, repo, mirror, problem);
+    return;
+  }
+  const call: GitCall = { repo, lock, label: 'fsck', withCredentials: false, logProgress: false };
+  try {
+    await git(ctx, call, [`--git-dir=${mirror}`, 'fsck', '--connectivity-only', '--no-progress', '--no-dangling']);
+  } catch (error) {
+    if (!(error instanceof GitError) || error.result.aborted) throw error;
+    await quarantine(ctx, repo, mirror, `git fsck --connectivity-only failed: ${failureReason(error.result)}`);
+    return;
+  }
+  ctx.logger.debug('mirror_checked', { repo: repo.name });
+}
+
+async function clone(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<number> {
+  const mirror = mirrorDir(ctx.cacheDir, repo);
+  const staging = join(ctx.cacheDir, STAGING_DIR_NAME, `${repo.key}.${randomBytes(6).toString('hex')}`);
+  const call: GitCall = { repo, lock, label: 'clone', withCredentials: true, logProgress: true };
+  const started = Date.now();
+  ctx.logger.info('clone_started', { repo: repo.name, key: repo.key });
+  try {
+    await git(ctx, call, ['clone', '--mirror', '--progress', '--', repo.url, staging]);
+    const local = { ...call, withCredentials: false };
+    await configureMirror(ctx, local, staging);
+    if (await exists(join(staging, 'shallow'))) throw new Error('clone: upstream gave a shallow repository');
+    await writeMarker(staging, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
+    // rename(2) fails on an existing non-empty directory, so a mirror is never replaced behind a reader.
+    await rename(staging, mirror);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+  return Date.now() - started;
+}
+
+async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<number> {
+  const mirror = mirrorDir(ctx.cacheDir, repo);
+  const local: GitCall = { repo, lock, label: 'configure', withCredentials: false, logProgress: false };
+  await configureMirror(ctx, local, mirror);
+  const remote = await git(ctx, local, [`--git-dir=${mirror}`, 'config', '--get', 'remote.origin.url']).catch(() => undefined);
+  if (remote?.stdout.trim() !== repo.url) await git(ctx, local, [`--git-dir=${mirror}`, 'config', 'remote.origin.url', repo.url]);
+  const started = Date.now();
+  ctx.logger.debug('fetch_started', { repo: repo.name });
+  await git(ctx, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [
+    `--git-dir=${mirror}`,
+    'fetch',
+    '--prune',
+    '--atomic',
+    '--no-write-fetch-head',
+    '--progress',
+    'origin',
+  ]);
+  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
+  return Date.now() - started;
+}
+
+/** Makes one mirror present and current. Throws GitError (or another Error) with a one-line message. */
+export async function syncMirror(ctx: MirrorContext, repo: Repo): Promise<SyncResult> {
+  await ensureLayout(ctx.cacheDir);
+  const waitStartedAt = Date.now();
+  const lock = await acquireLock(lockPath(ctx.cacheDir, repo.key), { wait: true, signal: ctx.signal });
+  if (!lock) throw new Error('could not take the repo lock');
+  try {
+    if (!ctx.recovered.has(repo.key)) {
+      await recover(ctx, repo, lock);
+      ctx.recovered.add(repo.key);
+    }
+    const mirror = mirrorDir(ctx.cacheDir, repo);
+    const problem = await mirrorProblem(mirror);
+    if (problem === 'not-a-directory') return { action: 'cloned', fetchMs: await clone(ctx, repo, lock) };
+    if (problem && problem !== 'incomplete') {
+      await quarantine(ctx, repo, mirror, problem);
+      return { action: 'cloned', fetchMs: await clone(ctx, repo, lock) };
+    }
+    const marker = await readMarker(mirror);
+    // Wall clocks of one node (or NTP-synced nodes sharing a volume); a skewed clock costs one extra fetch
+    // or skips one, never correctness of the mirror.
+    if (marker && marker.fetchStartedAt > waitStartedAt) return { action: 'coalesced', fetchMs: 0 };
+    return { action: 'fetched', fetchMs: await fetch(ctx, repo, lock) };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Removes staging entries of other repos (not ours) whose lock nobody holds: their clone died. */
+export async function removeOrphanStaging(ctx: MirrorContext, ownKeys: ReadonlySet<string>): Promise<void> {
+  const stagingRoot = join(ctx.cacheDir, STAGING_DIR_NAME);
+  let entries: string[];
+  try {
+    entries = await readdir(stagingRoot);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const key = stagingKey(entry);
+    if (!key || ownKeys.has(key)) continue;
+    const lock = await acquireLock(lockPath(ctx.cacheDir, key), { wait: false });
+    if (!lock) continue;
+    try {
+      await rm(join(stagingRoot, entry), { recursive: true, force: true });
+      ctx.logger.info('staging_removed', { entry, reason: 'left by an interrupted clone of another agent' });
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+/** Size on disk (allocated blocks) of a directory tree. */
+export async function diskUsage(path: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(path, { recursive: true });
+  for (const entry of ['.', ...entries]) {
+    try {
+      const info = await lstat(join(path, entry));
+      total += info.blocks * 512;
+    } catch {
+      // vanished meanwhile
+    }
+  }
+  return total;
+}
+
+export async function countRefs(ctx: MirrorContext, repo: Repo): Promise<number> {
+  const mirror = mirrorDir(ctx.cacheDir, repo);
+  const result = await runGit({ args: [`--git-dir=${mirror}`, 'for-each-ref', '--format=%(refname)'], env: ctx.runtime.baseEnv });
+  if (result.code !== 0) return 0;
+  return result.stdout.split('\n').filter((line) => line.length > 0).length;
+}
+
