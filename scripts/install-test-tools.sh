@@ -31,6 +31,9 @@ declare -A APT_TOOLS=(
   [ip]=iproute2
   [tc]=iproute2
   [unshare]=util-linux
+  [flock]=util-linux
+  [setpriv]=util-linux
+  [dash]=dash
   [git]=git
 )
 
@@ -42,6 +45,8 @@ for tool in "${!APT_TOOLS[@]}"; do
 done
 # git http-backend ships with git but lives outside PATH
 [ -x /usr/lib/git-core/git-http-backend ] || missing_packages+=(git)
+# nss_wrapper (a library, no command): lets ssh run under a UID without a passwd entry (agent tests, image)
+compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || compgen -G '/usr/lib*/libnss_wrapper.so' >/dev/null || missing_packages+=(libnss-wrapper)
 
 if [ ${#missing_packages[@]} -gt 0 ]; then
   mapfile -t unique < <(printf '%s\n' "${missing_packages[@]}" | sort -u)
