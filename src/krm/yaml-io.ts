@@ -3,13 +3,45 @@
  * survive, and a string is always printed so that YAML 1.1 readers (go-yaml v2, PyYAML) and YAML 1.2 readers
  * alike read a string back (`"on"`, `"yes"`, `"0755"`, `"12:30"`, `"1e3"`, `"0o17"` stay quoted).
  */
-import { Document, parseAllDocuments, parseDocument, type DocumentOptions, type ParseOptions, type SchemaOptions, type ToStringOptions } from 'yaml';
+import {
+  Document,
+  isScalar,
+  parseAllDocuments,
+  parseDocument,
+  type DocumentOptions,
+  type ParseOptions,
+  type ScalarTag,
+  type SchemaOptions,
+  type Tags,
+  type ToStringOptions,
+} from 'yaml';
 
 type Options = DocumentOptions & ParseOptions & SchemaOptions;
 
+const NUMBER_TAGS = new Set(['tag:yaml.org,2002:int', 'tag:yaml.org,2002:float']);
+
+// yaml prints a number from its value, so `defaultMode: 0644` would come out as `644`; kyaml (go-yaml v3) and
+// the API server (YAML 1.1) read `0644` as octal 420, so that would change what an untouched item means. A parsed
+// number is printed as written for as long as that text still means the node's value.
+function keepNumberText(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag === 'string' || tag.collection || !NUMBER_TAGS.has(tag.tag)) return tag;
+    const numberTag = tag as ScalarTag;
+    const stringify: NonNullable<ScalarTag['stringify']> = (item, ctx, onComment, onChompKeep) => {
+      const source = item.source;
+      if (typeof source === 'string' && (numberTag.test?.test(source) ?? false)) {
+        const resolved = numberTag.resolve(source, () => undefined, {});
+        if (Object.is(isScalar(resolved) ? resolved.value : resolved, item.value)) return source;
+      }
+      return numberTag.stringify ? numberTag.stringify(item, ctx, onComment, onChompKeep) : String(item.value);
+    };
+    return { ...numberTag, stringify };
+  });
+}
+
 // `compat: 'yaml-1.1'` makes the printer quote any plain string that a YAML 1.1 reader would retype, on top of
 // the YAML 1.2 core schema that parsing uses (the schema kyaml, and so kpt and kustomize, use).
-const PARSE_OPTIONS: Options = { compat: 'yaml-1.1', uniqueKeys: false, strict: false, prettyErrors: false };
+const PARSE_OPTIONS: Options = { compat: 'yaml-1.1', customTags: keepNumberText, uniqueKeys: false, strict: false, prettyErrors: false };
 
 // kyaml's layout (sequences not indented under their key), and no line folding of long strings: folding
 // keeps the meaning but not the bytes, and untouched items should not move.
