@@ -49,17 +49,20 @@ export const PRINT_OPTIONS: ToStringOptions = { indentSeq: false, lineWidth: 0, 
 
 export class YamlSyntaxError extends Error {}
 
-function firstError(doc: Document): string | undefined {
+// With prettyErrors off (their message spans several lines), yaml gives an offset only: say where in lines.
+function firstError(doc: Document, text: string): string | undefined {
   const error = doc.errors[0];
   if (!error) return undefined;
-  const position = error.linePos?.[0];
-  const where = position ? ` at line ${position.line}, column ${position.col}` : '';
-  return `${error.message.split('\n')[0]}${where}`;
+  const offset = Math.min(error.pos[0], text.length);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const col = offset - before.lastIndexOf('\n');
+  return `${error.message.split('\n')[0]} at line ${line}, column ${col}`;
 }
 
 export function parseYamlDocument(text: string): Document {
   const doc = parseDocument(text, PARSE_OPTIONS);
-  const error = firstError(doc);
+  const error = firstError(doc, text);
   if (error) throw new YamlSyntaxError(error);
   return doc;
 }
@@ -69,7 +72,7 @@ export function parseYamlStream(text: string): Document[] {
   const docs = parseAllDocuments(text, PARSE_OPTIONS);
   if (!Array.isArray(docs)) return [];
   for (const doc of docs) {
-    const error = firstError(doc);
+    const error = firstError(doc, text);
     if (error) throw new YamlSyntaxError(error);
   }
   return docs.filter((doc) => doc.contents !== null);
