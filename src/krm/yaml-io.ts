@@ -75,7 +75,9 @@ export function parseYamlStream(text: string): Document[] {
     const error = firstError(doc, text);
     if (error) throw new YamlSyntaxError(error);
   }
-  return docs.filter((doc) => doc.contents !== null);
+  // An empty document (`---` followed by nothing or only a comment, as Helm prints for a template that renders
+  // nothing, or a trailing `---`) parses as a null scalar, not as null contents.
+  return docs.filter((doc) => doc.contents !== null && !(isScalar(doc.contents) && doc.contents.value === null));
 }
 
 export function printYamlDocument(doc: Document): string {
