@@ -4,11 +4,13 @@
 #     Prometheus and promtool, iproute2 (network namespaces, tc), util-linux (unshare).
 #   - A pinned standalone kustomize (kubectl's built-in kustomize cannot run exec functions), built with the
 #     Go module proxy into .tools/bin.
+#   - A pinned helm v3 (for the `helm template --post-renderer` tests), built the same way into .tools/bin.
 # kpt and kubectl are expected on PATH (preinstalled on the development machines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUSTOMIZE_VERSION=v5.5.0
+HELM_VERSION=v3.19.5
 TOOLS_BIN="$PWD/.tools/bin"
 mkdir -p "$TOOLS_BIN"
 
@@ -60,9 +62,22 @@ if [ ${#missing_packages[@]} -gt 0 ]; then
   as_root rm -f /usr/sbin/policy-rc.d
 fi
 
-if [ ! -x "$TOOLS_BIN/kustomize" ] || ! "$TOOLS_BIN/kustomize" version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
+# Whether a Go binary was built from MODULE at VERSION (go-installed binaries print "(devel)" as their version,
+# so ask the build info instead).
+built_from() { # BINARY MODULE VERSION
+  [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+$2[[:space:]]+$3[[:space:]]"
+}
+
+if ! built_from "$TOOLS_BIN/kustomize" sigs.k8s.io/kustomize/kustomize/v5 "${KUSTOMIZE_VERSION}"; then
   log "building kustomize ${KUSTOMIZE_VERSION} with the Go module proxy"
   GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+fi
+
+if ! built_from "$TOOLS_BIN/helm" helm.sh/helm/v3 "${HELM_VERSION}"; then
+  log "building helm ${HELM_VERSION} with the Go module proxy"
+  # helm's version string comes from ldflags; without them `helm version` says only "v3.19".
+  GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod CGO_ENABLED=0 go install \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 fi
 
 for tool in kpt kubectl; do
