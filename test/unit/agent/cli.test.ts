@@ -1,0 +1,107 @@
+import test from 'ava';
+import { agentArgs, parseDurationMs } from '../../../src/shared/agent-cli.js';
+import { repoKey } from '../../../src/shared/repo-url.js';
+import { parseArgs, splitRepoEnv, type AgentOptions } from '../../../src/agent/cli.js';
+
+function options(argv: string[], env: Record<string, string> = {}): AgentOptions {
+  const result = parseArgs(argv, env);
+  if (result.kind !== 'run') throw new Error(`expected run, got ${JSON.stringify(result)}`);
+  return result.options;
+}
+
+function usage(argv: string[], env: Record<string, string> = {}): string {
+  const result = parseArgs(argv, env);
+  if (result.kind !== 'usage') throw new Error(`expected usage error, got ${result.kind}`);
+  return result.message;
+}
+
+test('sync parses repeated --repo with NAME=URL and plain URLs, keys and names', (t) => {
+  const o = options(['sync', '--repo', 'app=https://example.com/org/app.git', '--repo', 'git@example.com:org/lib.git', '--cache-dir', '/c/']);
+  t.is(o.command, 'sync');
+  t.is(o.cacheDir, '/c');
+  t.deepEqual(
+    o.repos.map((r) => [r.name, r.url, r.key]),
+    [
+      ['app', 'https://example.com/org/app.git', repoKey('https://example.com/org/app.git')],
+      ['lib', 'git@example.com:org/lib.git', repoKey('git@example.com:org/lib.git')],
+    ],
+  );
+});
+
+test('the args the KRM function renders are exactly what the agent parses', (t) => {
+  const argv = agentArgs({
+    command: 'serve',
+    repos: [{ name: 'app', url: 'ssh://git@example.com/org/app.git' }, { name: 'custom', url: 'https://example.com/x/lib.git' }],
+    cacheDir: '/git-cache',
+    interval: '90s',
+    metricsPort: 9902,
+    credentialsDir: '/creds',
+  });
+  const o = options(argv);
+  t.is(o.command, 'serve');
+  t.is(o.intervalMs, 90_000);
+  t.is(o.metricsPort, 9902);
+  t.is(o.credentialsDir, '/creds');
+  t.deepEqual(o.repos.map((r) => r.name), ['app', 'custom']);
+});
+
+test('env fallbacks: REPO_URL with several URLs separated by spaces and commas, GIT_CACHE_DIR', (t) => {
+  const o = options(['sync'], { REPO_URL: ' https://h/a.git,git://h/b.git\n ssh://git@h/c.git ', GIT_CACHE_DIR: '/cache' });
+  t.deepEqual(o.repos.map((r) => r.name), ['a', 'b', 'c']);
+  t.is(o.cacheDir, '/cache');
+  t.deepEqual(splitRepoEnv('a, b,,c'), ['a', 'b', 'c']);
+});
+
+test('flags win over env; --flag=value form works; defaults are the contract defaults', (t) => {
+  const o = options(['serve', '--repo=https://h/a.git', '--cache-dir=/x'], { REPO_URL: 'https://h/zzz.git', GIT_CACHE_DIR: '/y' });
+  t.deepEqual(o.repos.map((r) => r.name), ['a']);
+  t.is(o.cacheDir, '/x');
+  t.is(o.intervalMs, 60_000);
+  t.is(o.metricsPort, 9901);
+  t.is(o.metricsAddress, '0.0.0.0');
+  t.is(o.credentialsDir, '/etc/git-cache/credentials');
+  t.false(o.insecureIgnoreHostKey);
+});
+
+test('hostile URLs are usage errors before anything runs', (t) => {
+  for (const url of ['ext::sh -c touch% /tmp/x', 'ext::sh', 'file:///etc', '/etc', '-oProxyCommand=touch /tmp/x', 'ssh://-oProxyCommand=x/y', 'https://user:pw@h/r.git']) {
+    const message = usage(['sync', '--repo', url, '--cache-dir', '/c']);
+    t.true(message.startsWith('--repo'), message);
+    t.false(message.includes('\n'));
+  }
+});
+
+test('usage errors: missing repo, missing cache dir, unknown flag, serve-only flags, bad durations and ports', (t) => {
+  t.regex(usage(['sync', '--cache-dir', '/c']), /no repository/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git']), /no cache directory/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--bogus']), /unknown flag "--bogus"/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--interval', '5s']), /serve only/);
+  t.regex(usage(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--interval', '5 minutes']), /not a duration/);
+  t.regex(usage(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--metrics-port', '70000']), /not a port/);
+  t.regex(usage(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--log-level', 'loud']), /log-level/);
+  t.regex(usage(['frobnicate']), /unknown command/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--repo', 'https://other/a.git', '--cache-dir', '/c']), /given twice/);
+  t.regex(usage(['sync', '--repo', 'x=https://h/a.git', '--repo', 'y=https://h/a.git', '--cache-dir', '/c']), /same repository/);
+  t.regex(usage(['sync', 'https://h/a.git', '--cache-dir', '/c']), /unexpected argument/);
+});
+
+test('--help at top level and per command; wait takes --timeout', (t) => {
+  const top = parseArgs(['--help'], {});
+  t.is(top.kind, 'help');
+  for (const command of ['sync', 'serve', 'wait']) {
+    const help = parseArgs([command, '--help'], {});
+    t.is(help.kind, 'help');
+    if (help.kind === 'help') t.true(help.text.includes(`git-cache ${command}`));
+  }
+  t.is(options(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--timeout', '2m']).timeoutMs, 120_000);
+});
+
+test('duration parsing accepts Kubernetes-style values and refuses others', (t) => {
+  t.is(parseDurationMs('90s'), 90_000);
+  t.is(parseDurationMs('1h30m'), 5_400_000);
+  t.is(parseDurationMs('250ms'), 250);
+  t.is(parseDurationMs('1.5m'), 90_000);
+  t.is(parseDurationMs('10'), undefined);
+  t.is(parseDurationMs('-5s'), undefined);
+  t.is(parseDurationMs(''), undefined);
+});
