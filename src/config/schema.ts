@@ -52,7 +52,8 @@ export const labelSelectorSchema = z.strictObject({
   matchExpressions: z.array(labelSelectorRequirement).optional(),
 });
 
-const resourceListSchema = z.record(z.enum(['cpu', 'memory', 'ephemeral-storage']), quantity);
+// partialRecord: a record keyed by an enum is exhaustive in zod 4, and requests: {cpu: 100m} alone is fine.
+const resourceListSchema = z.partialRecord(z.enum(['cpu', 'memory', 'ephemeral-storage']), quantity);
 
 export const workloadKindSchema = z.strictObject({
   apiVersion: z.string().min(1).optional().describe('Restrict to this apiVersion (e.g. argoproj.io/v1alpha1); any when omitted'),
