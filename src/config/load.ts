@@ -88,7 +88,8 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
 
   let candidate: unknown = functionConfig;
   let keyOfField = new Map<string, string>();
-  let source = `${String(functionConfig.kind)}/${isRecord(functionConfig.metadata) ? String(functionConfig.metadata.name ?? '') : ''}`;
+  const name = isRecord(functionConfig.metadata) ? String(functionConfig.metadata.name ?? '') : '';
+  const source = name ? `${String(functionConfig.kind)}/${name}` : String(functionConfig.kind);
   if (functionConfig.kind === 'ConfigMap' && functionConfig.apiVersion === 'v1') {
     const mapped = gitCacheFromConfigMap(isRecord(functionConfig.data) ? functionConfig.data : {});
     if ('ok' in mapped) return mapped;
@@ -112,7 +113,6 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
     sshSecretName: repo.sshSecretName,
     httpsSecretName: repo.httpsSecretName,
   }));
-  if (source.endsWith('/')) source = source.slice(0, -1);
   return {
     ok: true,
     config: { spec, repos, selector: spec.selector ?? DEFAULT_SELECTOR, image: spec.image || DEFAULT_AGENT_IMAGE, source },
