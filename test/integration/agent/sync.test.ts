@@ -1,0 +1,254 @@
+/**
+ * `git-cache sync` and `wait` against a real `git daemon` on 127.0.0.1.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoKey } from '../../../src/shared/repo-url.js';
+import { testWithTools } from '../../support/tools.js';
+import { REPO_ROOT } from '../../support/tools.js';
+import { assertMirrorSound, git, makeUpstream, refsOf, runAgent, runProcess, startGitDaemon, tempDir, type GitDaemon } from '../../support/git-fixtures.js';
+
+const test = testWithTools(['git', 'flock', 'dash', 'sha1sum']);
+
+let root: string;
+let daemon: GitDaemon;
+
+test.before(async () => {
+  root = tempDir('agent-sync');
+  mkdirSync(join(root, 'up'));
+  daemon = await startGitDaemon(join(root, 'up'));
+});
+
+test.after.always(async () => {
+  await daemon?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+function fresh(name: string): { url: string; upstream: ReturnType<typeof makeUpstream>; cache: string; mirror: string } {
+  const upstream = makeUpstream(join(root, 'up'), name);
+  const url = daemon.url(`${name}.git`);
+  const cache = join(root, `cache-${name}`);
+  return { url, upstream, cache, mirror: join(cache, `${repoKey(url)}.git`) };
+}
+
+test('sync creates a full, non-shallow bare mirror with every ref, borrower-safe config and the clone helper', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('full');
+  const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(refsOf(mirror), upstream.refs());
+  t.false(existsSync(join(mirror, 'shallow')));
+  t.is(git(['--git-dir', mirror, 'rev-parse', '--is-bare-repository']).trim(), 'true');
+  const config = (key: string): string => git(['--git-dir', mirror, 'config', '--get', key]).trim();
+  t.is(config('extensions.preciousObjects'), 'true');
+  t.is(config('core.repositoryformatversion'), '1');
+  t.is(config('gc.auto'), '0');
+  t.is(config('gc.pruneExpire'), 'never');
+  t.is(config('remote.origin.mirror'), 'true');
+  // preciousObjects makes git itself refuse to delete objects borrowers may need: even an unreachable
+  // object survives `git gc --prune=now`, and `git prune` refuses to run.
+  const orphan = execFileSync('git', ['--git-dir', mirror, 'hash-object', '-w', '--stdin'], { input: 'not referenced\n', encoding: 'utf8' }).trim();
+  git(['--git-dir', mirror, 'gc', '--prune=now', '--quiet']);
+  t.is(git(['--git-dir', mirror, 'cat-file', '-t', orphan]).trim(), 'blob');
+  t.throws(() => git(['--git-dir', mirror, 'prune']));
+  t.deepEqual(readdirSync(join(cache, '.staging')), []);
+  const helper = join(cache, 'bin', 'git-clone-cached');
+  t.is(statSync(helper).mode & 0o777, 0o755);
+  t.true(run.events.some((e) => e.event === 'clone_done' && e.repo === 'full'));
+});
+
+test('re-sync fetches new commits and prunes deleted branches; an unchanged repo keeps its refs', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('resync');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const head = upstream.commit('second wave');
+  upstream.createBranch('topic');
+  upstream.deleteBranch('feature');
+  const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(run.code, 0, run.stderr);
+  t.true(run.events.some((e) => e.event === 'fetch_done'));
+  const refs = refsOf(mirror);
+  t.deepEqual(refs, upstream.refs());
+  t.true(refs.includes(`refs/heads/main ${head}`));
+  t.false(refs.some((r) => r.startsWith('refs/heads/feature ')));
+  t.true(assertMirrorSound(mirror).ok);
+});
+
+test('git clone --reference-if-able borrows from the mirror (alternates) and --dissociate makes it independent', async (t) => {
+  const { url, cache, mirror } = fresh('borrow');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const work = join(root, 'borrow-clone');
+  git(['clone', '-q', '--reference-if-able', mirror, '--', url, work]);
+  const alternates = readFileSync(join(work, '.git', 'objects', 'info', 'alternates'), 'utf8');
+  t.true(alternates.includes(mirror));
+  git(['-C', work, 'fsck', '--no-progress']);
+  const independent = join(root, 'borrow-dissociated');
+  git(['clone', '-q', '--reference-if-able', mirror, '--dissociate', '--', url, independent]);
+  t.false(existsSync(join(independent, '.git', 'objects', 'info', 'alternates')));
+});
+
+test('hostile URLs are refused with exit 2 and a one-line reason before git or the cache dir are touched', async (t) => {
+  const marker = join(root, 'pwned');
+  const cache = join(root, 'cache-hostile');
+  const hostile = [`ext::sh -c touch% ${marker}`, `ext::sh`, 'file:///etc', '/etc', `-oProxyCommand=touch ${marker}`, `ssh://-oProxyCommand=touch%20${marker}/y`, `--upload-pack=touch ${marker}`];
+  for (const url of hostile) {
+    const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+    t.is(run.code, 2, url);
+    const lines = run.stderr.trim().split('\n');
+    t.is(lines.length, 1, run.stderr);
+    t.regex(lines[0] ?? '', /^git-cache: /);
+    t.false(run.stderr.includes('    at '), 'no stack trace');
+  }
+  const viaEnv = await runAgent(['sync'], { REPO_URL: `https://ok.example/a.git ext::sh`, GIT_CACHE_DIR: cache });
+  t.is(viaEnv.code, 2);
+  t.false(existsSync(marker));
+  t.false(existsSync(cache));
+});
+
+test('an unreachable upstream fails sync with exit 1 and a one-line JSON reason, leaving no mirror and no staging', async (t) => {
+  const cache = join(root, 'cache-down');
+  const url = `git://127.0.0.1:${daemon.port}/does-not-exist.git`;
+  const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(run.code, 1);
+  const last = run.events[run.events.length - 1];
+  t.is(last?.level, 'error');
+  t.regex(String(last?.message), /does-not-exist: clone: fatal: /);
+  t.false(existsSync(join(cache, `${repoKey(url)}.git`)));
+  t.deepEqual(readdirSync(join(cache, '.staging')), []);
+});
+
+test('recovery at start removes stale git locks and staging leftovers, and re-clones a corrupted mirror', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('recover');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const key = repoKey(url);
+  // What killed runs leave behind.
+  for (const file of ['shallow.lock', 'packed-refs.lock', 'config.lock', 'gc.pid', 'refs/heads/main.lock', 'objects/pack/tmp_pack_deadbeef']) {
+    writeFileSync(join(mirror, file), '');
+  }
+  mkdirSync(join(cache, '.staging', `${key}.abandoned`), { recursive: true });
+  writeFileSync(join(cache, '.staging', `${key}.abandoned`, 'junk'), 'x');
+  const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(run.code, 0, run.stderr);
+  const removed = run.events.find((e) => e.event === 'stale_git_files_removed');
+  t.truthy(removed);
+  t.true((removed?.files as string[]).includes('packed-refs.lock'));
+  t.true(run.events.some((e) => e.event === 'staging_removed'));
+  for (const file of ['shallow.lock', 'packed-refs.lock', 'config.lock', 'gc.pid', 'refs/heads/main.lock']) t.false(existsSync(join(mirror, file)), file);
+  t.deepEqual(readdirSync(join(cache, '.staging')), []);
+
+  // Corrupt it: delete every pack, so refs point at missing objects.
+  const packDir = join(mirror, 'objects', 'pack');
+  for (const file of readdirSync(packDir)) rmSync(join(packDir, file));
+  const again = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(again.code, 0, again.stderr);
+  t.true(again.events.some((e) => e.event === 'mirror_quarantined' && String(e.reason).includes('fsck')));
+  t.true(again.events.some((e) => e.event === 'clone_done'));
+  t.true(assertMirrorSound(mirror).ok);
+  t.deepEqual(refsOf(mirror), upstream.refs());
+});
+
+test('a shallow mirror is never kept: it is moved aside and re-cloned in full', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('shallow');
+  mkdirSync(cache, { recursive: true });
+  git(['clone', '-q', '--mirror', '--depth', '1', '--', url, mirror]);
+  writeFileSync(join(mirror, 'git-cache.json'), JSON.stringify({ fetchStartedAt: 0, fetchCompletedAt: 0, url }));
+  t.true(existsSync(join(mirror, 'shallow')));
+  const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(run.code, 0, run.stderr);
+  t.true(run.events.some((e) => e.event === 'mirror_quarantined' && e.reason === 'shallow'));
+  t.false(existsSync(join(mirror, 'shallow')));
+  t.deepEqual(refsOf(mirror), upstream.refs());
+});
+
+test('the clone helper (run by dash) borrows from a usable mirror and falls back to a plain clone otherwise', async (t) => {
+  const { url, cache } = fresh('helper');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const helper = join(cache, 'bin', 'git-clone-cached');
+  const target = join(root, 'helper-clone');
+  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CACHE_DIR: '' };
+  const out = execFileSync('dash', [helper, url, target], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  t.is(out, '');
+  t.true(existsSync(join(target, '.git', 'objects', 'info', 'alternates')));
+  const dissociated = join(root, 'helper-dissociated');
+  const res = await runProcess('dash', [helper, '--dissociate', url, dissociated, '--quiet'], { GIT_CACHE_DIR: cache });
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stderr, /--reference-if-able .* --dissociate/);
+  t.false(existsSync(join(dissociated, '.git', 'objects', 'info', 'alternates')));
+  t.true(existsSync(join(dissociated, 'file.txt')));
+
+  // Another repo has no mirror in this cache: plain clone, and it says so.
+  const other = makeUpstream(join(root, 'up'), 'helper-other');
+  t.truthy(other);
+  const plain = join(root, 'helper-plain');
+  const fallback = await runProcess('dash', [helper, daemon.url('helper-other.git'), plain], { GIT_CACHE_DIR: cache });
+  t.is(fallback.code, 0, fallback.stderr);
+  t.regex(fallback.stderr, /no usable mirror .*plain clone/);
+  t.false(existsSync(join(plain, '.git', 'objects', 'info', 'alternates')));
+  t.true(existsSync(join(plain, 'file.txt')));
+
+  const bad = await runProcess('dash', [helper, '--bogus', url, join(root, 'x')], {});
+  t.is(bad.code, 2);
+});
+
+test('the clone helper computes the same key as the agent, ignoring http(s) userinfo', async (t) => {
+  const { cache } = fresh('helperkey');
+  mkdirSync(cache, { recursive: true });
+  t.is((await runAgent(['sync', '--repo', daemon.url('helperkey.git'), '--cache-dir', cache])).code, 0);
+  const helper = join(cache, 'bin', 'git-clone-cached');
+  for (const url of ['https://host.example/org/repo.git', 'https://user:tok@host.example/org/repo.git', 'git@host.example:org/repo.git']) {
+    const key = repoKey(url);
+    // A fake mirror for the key: the helper must look for exactly this path (and then fail to reach the host,
+    // which is fine: only its announcement matters here).
+    const fake = join(cache, `${key}.git`);
+    git(['init', '-q', '--bare', fake]);
+    writeFileSync(join(fake, 'git-cache.json'), '{}');
+    const res = await runProcess('dash', [helper, url, join(root, `nowhere-${key}`)], { GIT_CACHE_DIR: cache, GIT_ALLOW_PROTOCOL: 'none', GIT_TERMINAL_PROMPT: '0' });
+    t.regex(res.stderr, new RegExp(`--reference-if-able ${fake}`), url);
+    t.false(res.stderr.includes('tok@'));
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
+
+test('a reader with another UID and no passwd entry can use the mirror through the clone helper', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('needs root to switch UID; skipped');
+    return;
+  }
+  const { url, cache } = fresh('otheruid');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const home = join(root, 'home-4343');
+  mkdirSync(home);
+  chownSync(home, 4343, 4343);
+  chmodSync(root, 0o755);
+  const target = join(home, 'clone');
+  const res = await runProcess('setpriv', ['--reuid', '4343', '--regid', '4343', '--clear-groups', 'dash', join(cache, 'bin', 'git-clone-cached'), url, target], {
+    HOME: home,
+    GIT_CONFIG_NOSYSTEM: '1',
+  });
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stderr, /--reference-if-able/);
+  t.true(existsSync(join(target, '.git', 'objects', 'info', 'alternates')));
+});
+
+test('wait returns once every mirror is present, and times out with a clear message otherwise', async (t) => {
+  const { url, cache } = fresh('wait');
+  const missing = await runAgent(['wait', '--repo', url, '--cache-dir', cache, '--timeout', '1s']);
+  t.is(missing.code, 1);
+  t.regex(String(missing.events[missing.events.length - 1]?.message), /timed out after 1s waiting for mirrors: wait \(/);
+  const waiting = runAgent(['wait', '--repo', url, '--cache-dir', cache, '--timeout', '60s']);
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  const done = await waiting;
+  t.is(done.code, 0, done.stderr);
+  t.true(done.events.some((e) => e.event === 'mirrors_present'));
+});
+
+test('the image entrypoint runs the bundled agent as a plain process with the image environment', async (t) => {
+  execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build.mjs')], { cwd: REPO_ROOT });
+  const { url, upstream, cache, mirror } = fresh('entrypoint');
+  const entrypoint = join(REPO_ROOT, 'docker', 'agent-entrypoint.sh');
+  const help = await runProcess(entrypoint, ['--help'], { HOME: '/tmp' });
+  t.is(help.code, 0);
+  t.regex(help.stdout, /git-cache sync/);
+  const res = await runProcess(entrypoint, ['sync'], { HOME: '/tmp', GIT_CACHE_DIR: cache, REPO_URL: url, NODE_ENV: 'production' });
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(refsOf(mirror), upstream.refs());
+});
