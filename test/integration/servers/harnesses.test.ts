@@ -93,7 +93,7 @@ testWithTools(['git'])('git daemon harness: serves repos under its base path rea
 
 testWithTools(['prometheus'])('prometheus harness: scrapes a target every second and answers queries', async (t) => {
   const port = await freePort();
-  const target = createServer((request, response) => {
+  const target = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
     response.end('# HELP harness_up A constant.\n# TYPE harness_up gauge\nharness_up{who="test"} 42\n');
   });
