@@ -22,10 +22,15 @@ export function configMap(data: Record<string, string>): Json {
 
 /** YAML text of a ResourceList; items given as text are inserted verbatim (to keep comments and quoting). */
 export function resourceList(items: readonly (Json | string)[], functionConfig?: Json, apiVersion = 'config.kubernetes.io/v1'): string {
-  const head = stringify({ apiVersion, kind: 'ResourceList' });
-  const itemText = items.length === 0 ? 'items: []\n' : `items:\n${items.map((item) => asSequenceEntry(typeof item === 'string' ? item : stringify(item))).join('')}`;
-  const config = functionConfig ? stringify({ functionConfig }) : '';
+  const head = toYaml({ apiVersion, kind: 'ResourceList' });
+  const itemText = items.length === 0 ? 'items: []\n' : `items:\n${items.map((item) => asSequenceEntry(typeof item === 'string' ? item : toYaml(item))).join('')}`;
+  const config = functionConfig ? toYaml({ functionConfig }) : '';
   return head + itemText + config;
+}
+
+/** YAML in kyaml's layout, without anchors for objects used twice. */
+export function toYaml(value: unknown): string {
+  return stringify(value, { aliasDuplicateObjects: false, indentSeq: false });
 }
 
 function asSequenceEntry(text: string): string {
