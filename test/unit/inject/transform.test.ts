@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import type { KrmResult } from '../../../src/krm/results.js';
 import { CACHE_CONTAINER_SECURITY_CONTEXT } from '../../../src/inject/additions.js';
 import { DEFAULT_AGENT_IMAGE } from '../../../src/shared/names.js';
 import { kubernetesSchemaErrors, podTemplateSchemaErrors } from '../../support/k8s-schema.js';
@@ -39,7 +40,7 @@ function status(podTemplateOrPod: Json): Json {
   return JSON.parse(String(at(podTemplateOrPod, 'metadata', 'annotations', 'git-cache.dev/status'))) as Json;
 }
 
-function errorsOf(results: readonly { severity: string; message: string; field?: { path: string } }[]) {
+function errorsOf(results: readonly KrmResult[]): KrmResult[] {
   return results.filter((result) => result.severity === 'error');
 }
 
