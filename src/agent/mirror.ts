@@ -261,8 +261,10 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<nu
 export async function syncMirror(ctx: MirrorContext, repo: Repo): Promise<SyncResult> {
   await ensureLayout(ctx.cacheDir);
   const waitStartedAt = Date.now();
+  ctx.logger.debug('lock_waiting', { repo: repo.name });
   const lock = await acquireLock(lockPath(ctx.cacheDir, repo.key), { wait: true, signal: ctx.signal });
   if (!lock) throw new Error('could not take the repo lock');
+  ctx.logger.debug('lock_acquired', { repo: repo.name, waitedMs: Date.now() - waitStartedAt });
   try {
     if (!ctx.recovered.has(repo.key)) {
       await recover(ctx, repo, lock);
