@@ -6,7 +6,6 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { testWithTools } from '../../support/tools.js';
-import { startGitDaemon } from '../../support/servers/git-daemon.js';
 import { LOOPBACK, freePort, makeTempDir, removeDir } from '../../support/servers/process.js';
 import { startPrometheus } from '../../support/servers/prometheus.js';
 import { startSmartHttp } from '../../support/servers/smart-http.js';
@@ -81,15 +80,6 @@ for (const tls of [false, true]) {
     },
   );
 }
-
-testWithTools(['git'])('git daemon harness: serves repos under its base path read-only', async (t) => {
-  const server = await startGitDaemon();
-  t.teardown(() => server.stop());
-  createUpstream(server.basePath, 'app');
-  const listed = await gitRun(['ls-remote', '--', server.url('app.git')], {});
-  t.is(listed.code, 0, listed.stderr);
-  t.regex(listed.stdout, /refs\/heads\/feature/);
-});
 
 testWithTools(['prometheus'])('prometheus harness: scrapes a target every second and answers queries', async (t) => {
   const port = await freePort();

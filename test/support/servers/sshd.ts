@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from '../tools.js';
-import { LOOPBACK, isRoot, makeTempDir, removeDir, startDaemon, waitForPort, withPortRetry } from './process.js';
+import { LOOPBACK, isRoot, makeTempDir, removeDir, startDaemon, waitFor, waitForPort, withPortRetry } from './process.js';
 
 export interface SshServer {
   readonly port: number;
@@ -93,6 +93,11 @@ export async function startSshd(): Promise<SshServer> {
       const readLog = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
       try {
         await waitForPort(daemon, port, 'sshd', readLog);
+        // The readiness probe's own connection is logged asynchronously; let it land so tests that count
+        // connections start from a settled log.
+        await waitFor('sshd to log the probe connection', () => (/Connection (reset|closed)|kex_exchange_identification/.test(readLog()) ? true : undefined), 3_000).catch(
+          () => undefined,
+        );
       } catch (error) {
         await daemon.stop();
         throw error;
