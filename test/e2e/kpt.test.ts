@@ -4,10 +4,15 @@
  * The second run must leave every file byte-identical, and the package diff and kpt's results must equal the
  * example's `.expected/diff.patch` and `.expected/results.yaml`.
  */
-import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testWithTools } from '../support/tools.js';
+import { REPO_ROOT, testWithTools } from '../support/tools.js';
 import {
+  EXAMPLES_DIR,
+  expectedAfterRender,
+  tool,
   expectedOrUpdate,
   expectedPath,
   kptEval,
@@ -79,3 +84,41 @@ for (const example of listExamples()) {
     }
   });
 }
+
+test('the top-level Kptfile makes the repository a package of the examples: kpt pkg tree and kpt fn render . skip node_modules, integrations and sources', async (t) => {
+  const examples = listExamples();
+  const root = await mkdtemp(join(tmpdir(), 'git-cache-e2e-top-'));
+  try {
+    await cp(join(REPO_ROOT, 'Kptfile'), join(root, 'Kptfile'));
+    await cp(join(REPO_ROOT, '.krmignore'), join(root, '.krmignore'));
+    for (const example of examples) {
+      await cp(join(EXAMPLES_DIR, example), join(root, 'examples', example), { recursive: true, filter: (source) => !source.split(/[\\/]/).includes('.expected') });
+    }
+    await symlink(join(REPO_ROOT, 'function'), join(root, 'function'));
+    // What a checkout holds beside the examples that kpt must not read: none of it is a valid package resource.
+    const decoys = {
+      'node_modules/some-dep/.github/workflows/ci.yml': 'on: [push]\njobs: {}\n',
+      'node_modules/typescript/lib/messages.json': '{"\u0001": 1}',
+      'integrations/helm/example-chart/templates/job.yaml': 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}\n',
+      'package.json': '{"name": "git-cache"}\n',
+    };
+    for (const [path, text] of Object.entries(decoys)) {
+      await mkdir(join(root, path, '..'), { recursive: true });
+      await writeFile(join(root, path), text);
+    }
+
+    const tree = await execa(tool('kpt'), ['pkg', 'tree', '.'], { cwd: root, reject: false });
+    t.is(tree.exitCode, 0, tree.stderr);
+    for (const example of examples) t.regex(tree.stdout, new RegExp(`Package "${example}"`));
+    t.notRegex(tree.stdout, /node_modules|integrations|package\.json|\.expected|Kustomization/);
+
+    const render = await execa(tool('kpt'), ['fn', 'render', '--allow-exec', '.'], { cwd: root, reject: false });
+    t.is(render.exitCode, 0, render.stderr);
+    t.regex(render.stderr, new RegExp(`Successfully executed ${examples.length} function\\(s\\) in ${examples.length + 1} package\\(s\\)`));
+    for (const example of examples) {
+      t.deepEqual(await snapshotTree(join(root, 'examples', example)), await expectedAfterRender(example), `examples/${example} rendered from the top differs from .expected/diff.patch`);
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -122,6 +122,18 @@ export async function trackChanges(workspace: Workspace): Promise<() => Promise<
   };
 }
 
+/** An example's files as `.expected/diff.patch` says they are after rendering (the patch applied to a copy). */
+export async function expectedAfterRender(example: string): Promise<Map<string, string>> {
+  const workspace = await makeWorkspace(example);
+  try {
+    const patch = await readFile(expectedPath(example, 'diff.patch'), 'utf8');
+    await execa('git', ['apply', '--whitespace=nowarn', '-'], { cwd: workspace.packageDir, input: patch, env: { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
+    return await snapshotTree(workspace.packageDir);
+  } finally {
+    await workspace.cleanup();
+  }
+}
+
 export interface Outcome {
   readonly exitCode: number;
   readonly stdout: string;
