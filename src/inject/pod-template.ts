@@ -94,13 +94,21 @@ function removeNamed(seq: YAMLSeq | undefined, shouldRemove: (name: string) => b
   });
 }
 
-function deleteIfEmpty(parent: YAMLMap, key: string): void {
+function deleteEmpty(parent: YAMLMap, key: string): void {
   const node = parent.get(key, true);
   if ((isSeq(node) || isMap(node)) && node.items.length === 0) parent.delete(key);
 }
 
-/** Removes exactly what `status` says injection added, leaving everything of the user's in place. */
-export function stripInjection(podTemplate: YAMLMap, status: InjectionStatus): void {
+/**
+ * Removes exactly what `status` says injection added, leaving everything of the user's in place. With `prune`
+ * false (before injecting again) the lists and maps that became empty stay where they are, so that injecting
+ * refills them in place: pruning would move `securityContext: {}` or `annotations: {}` that the user wrote (as
+ * Helm charts do) to the end of their map, and a second run would no longer equal the first.
+ */
+export function stripInjection(podTemplate: YAMLMap, status: InjectionStatus, prune = true): void {
+  const deleteIfEmpty = (parent: YAMLMap, key: string) => {
+    if (prune) deleteEmpty(parent, key);
+  };
   const spec = mapAt(podTemplate, 'spec');
   if (spec) {
     removeNamed(seqAt(spec, 'initContainers'), (name) => status.initContainers.includes(name));

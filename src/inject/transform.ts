@@ -234,7 +234,7 @@ export function injectGitCache(items: readonly YAMLMap[], config: ResolvedConfig
   const plans = items.map((item) => planItem(item, config, results)).filter((plan): plan is ItemPlan => plan !== undefined);
   if (hasErrors(results)) return results.filter((entry) => entry.severity !== 'info');
   for (const plan of plans) {
-    if (plan.previous) stripInjection(plan.podTemplate, plan.previous);
+    if (plan.previous) stripInjection(plan.podTemplate, plan.previous, plan.action === 'remove');
     if (plan.action === 'inject') applyInjection(plan.podTemplate, plan.plan);
   }
   return results;
