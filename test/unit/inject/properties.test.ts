@@ -12,7 +12,7 @@ import { gitCacheConfig, itemText, items as itemsArbitrary } from '../../support
 import { kubernetesSchemaErrors } from '../../support/k8s-schema.js';
 import { at, readOutput, resourceList, runFunction, toYaml, type Json } from '../../support/krm.js';
 
-const NUM_RUNS = 120;
+const NUM_RUNS = Number(process.env.PROPERTY_RUNS ?? 120);
 
 type GeneratedItem = { item: Json; commentEvery: number; flowLabels: boolean };
 
