@@ -41,7 +41,15 @@ function keepNumberText(tags: Tags): Tags {
 
 // `compat: 'yaml-1.1'` makes the printer quote any plain string that a YAML 1.1 reader would retype, on top of
 // the YAML 1.2 core schema that parsing uses (the schema kyaml, and so kpt and kustomize, use).
-const PARSE_OPTIONS: Options = { compat: 'yaml-1.1', customTags: keepNumberText, uniqueKeys: false, strict: false, prettyErrors: false };
+const PRINT_SCHEMA: SchemaOptions = { compat: 'yaml-1.1', customTags: keepNumberText };
+// Parsing itself leaves compat out: there it only adds a warning (an Error, with a captured stack) for every
+// ambiguous plain scalar, which costs much time on large inputs. The printing schema is set after parsing.
+const PARSE_OPTIONS: Options = { customTags: keepNumberText, uniqueKeys: false, strict: false, prettyErrors: false };
+
+function withPrintSchema(doc: Document): Document {
+  doc.setSchema('1.2', PRINT_SCHEMA);
+  return doc;
+}
 
 // kyaml's layout (sequences not indented under their key), and no line folding of long strings: folding
 // keeps the meaning but not the bytes, and untouched items should not move.
@@ -64,7 +72,7 @@ export function parseYamlDocument(text: string): Document {
   const doc = parseDocument(text, PARSE_OPTIONS);
   const error = firstError(doc, text);
   if (error) throw new YamlSyntaxError(error);
-  return doc;
+  return withPrintSchema(doc);
 }
 
 /** A multi-document stream; empty documents (`---` with nothing after it) are dropped. */
@@ -77,7 +85,7 @@ export function parseYamlStream(text: string): Document[] {
   }
   // An empty document (`---` followed by nothing or only a comment, as Helm prints for a template that renders
   // nothing, or a trailing `---`) parses as a null scalar, not as null contents.
-  return docs.filter((doc) => doc.contents !== null && !(isScalar(doc.contents) && doc.contents.value === null));
+  return docs.filter((doc) => doc.contents !== null && !(isScalar(doc.contents) && doc.contents.value === null)).map(withPrintSchema);
 }
 
 export function printYamlDocument(doc: Document): string {
@@ -90,5 +98,5 @@ export function printYamlStream(docs: readonly Document[]): string {
 
 /** A new, empty document using the same schema options (for building output from scratch). */
 export function newYamlDocument(value?: unknown): Document {
-  return new Document(value, PARSE_OPTIONS);
+  return new Document(value, { ...PARSE_OPTIONS, ...PRINT_SCHEMA });
 }
