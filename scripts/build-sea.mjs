@@ -31,6 +31,15 @@ if (!readFileSync(process.execPath).includes(SENTINEL_FUSE)) {
   fail(`${process.execPath} has no SEA fuse (a distribution's node built without SEA support?); use an official Node build`);
 }
 
+function tryStrip(file) {
+  try {
+    execFileSync('strip', ['--strip-all', file], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const work = mkdtempSync(join(tmpdir(), 'git-cache-sea-'));
 try {
   const blob = join(work, 'sea-prep.blob');
@@ -52,12 +61,16 @@ try {
   rmSync(output, { force: true });
   copyFileSync(process.execPath, output);
   chmodSync(output, 0o755);
+  // Node's official binary carries its full symbol table (~12 MiB). Dropping it (.symtab only: the dynamic
+  // symbols native addons link against stay) must happen before the injection: stripping an injected binary
+  // breaks it. Skipped when binutils' strip is absent or GIT_CACHE_SEA_STRIP=0.
+  const stripped = process.env.GIT_CACHE_SEA_STRIP !== '0' && tryStrip(output);
   const { inject } = createRequire(import.meta.url)('postject');
   await inject(output, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SENTINEL_FUSE });
 
   const version = execFileSync(output, ['--version'], { encoding: 'utf8', env: { PATH: '/nonexistent' } }).trim();
   const sizeMiB = (statSync(output).size / 2 ** 20).toFixed(1);
-  process.stdout.write(`build-sea: ${output} (${sizeMiB} MiB, node ${process.version}) reports version ${version}\n`);
+  process.stdout.write(`build-sea: ${output} (${sizeMiB} MiB, node ${process.version}${stripped ? ', stripped' : ''}) reports version ${version}\n`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
