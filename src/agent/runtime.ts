@@ -86,6 +86,11 @@ function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
+    // A private CA for an in-house https server is configuration, not a redirection: kept.
+    if (name === 'GIT_SSL_CAINFO' || name === 'GIT_SSL_CAPATH') {
+      out[name] = value;
+      continue;
+    }
     if (/^(GIT_|SSH_ASKPASS|SSH_AUTH_SOCK|LD_PRELOAD|NSS_WRAPPER_|XDG_CONFIG_HOME)/.test(name)) continue;
     out[name] = value;
   }
