@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// A TCP relay that adds one-way latency (and, optionally, a rate limit) in both directions: the stand-in for
+// `tc netem` on kernels built without sch_netem. Each chunk is released `delay` ms after it arrived, and no
+// earlier than the link needs to serialise the chunks before it at `rate` (a token bucket with no burst), so
+// every protocol round trip pays the RTT and bulk data cannot exceed the rate. Plain JavaScript with no
+// dependencies, so it runs with `ip netns exec NS node relay.mjs` inside the upstream's network namespace.
+//
+//   node relay.mjs --listen HOST:PORT --target HOST:PORT --delay-ms 10 [--rate-mbit 50] [--stats-port N]
+//
+// With --stats-port it answers GET /stats on 127.0.0.1 with the bytes relayed each way (loopback-only mode,
+// where there is no veth whose counters could be read).
+import { createServer, connect } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+
+function option(name, fallback) {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  return process.argv[index + 1];
+}
+
+function hostPort(value) {
+  const at = value.lastIndexOf(':');
+  return { host: value.slice(0, at), port: Number(value.slice(at + 1)) };
+}
+
+const listen = hostPort(option('listen'));
+const target = hostPort(option('target'));
+const delayMs = Number(option('delay-ms', '0'));
+const rateBytesPerMs = (Number(option('rate-mbit', '0')) * 1e6) / 8 / 1000;
+const statsPort = option('stats-port');
+/** Paused reading above this much data in flight, so a fast server cannot balloon the relay's memory. */
+const HIGH_WATER = 4 << 20;
+
+const totals = { toServer: 0, toClient: 0, connections: 0 };
+
+/** One direction of the link: a FIFO with release times; shared by all connections, as one wire would be. */
+function makeLink() {
+  let busyUntil = 0;
+  return (size) => {
+    const now = performance.now();
+    const serialise = rateBytesPerMs > 0 ? size / rateBytesPerMs : 0;
+    const start = Math.max(now, busyUntil);
+    busyUntil = start + serialise;
+    return busyUntil + delayMs - now;
+  };
+}
+const upLink = makeLink();
+const downLink = makeLink();
+
+function pipe(from, to, link, counter) {
+  let inFlight = 0;
+  let ended = false;
+  let lastRelease = 0;
+  const pending = new Set();
+  const schedule = (wait, action) => {
+    // Timers of different lengths could reorder chunks; releases are forced to be monotonic.
+    const at = Math.max(performance.now() + wait, lastRelease);
+    lastRelease = at;
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      action();
+    }, Math.max(0, at - performance.now()));
+    pending.add(timer);
+  };
+  const backlog = () => inFlight + to.writableLength;
+  const maybeResume = () => {
+    if (backlog() <= HIGH_WATER && from.isPaused()) from.resume();
+  };
+  to.on('drain', maybeResume);
+  from.on('data', (chunk) => {
+    inFlight += chunk.length;
+    if (backlog() > HIGH_WATER) from.pause();
+    schedule(link(chunk.length), () => {
+      inFlight -= chunk.length;
+      totals[counter] += chunk.length;
+      if (!to.destroyed) to.write(chunk);
+      maybeResume();
+    });
+  });
+  from.on('end', () => {
+    ended = true;
+    schedule(delayMs, () => to.end());
+  });
+  from.on('close', () => {
+    if (!ended) {
+      for (const timer of pending) clearTimeout(timer);
+      to.destroy();
+    }
+  });
+  from.on('error', () => to.destroy());
+}
+
+const server = createServer({ noDelay: true }, (client) => {
+  totals.connections += 1;
+  client.setNoDelay(true);
+  const upstream = connect({ host: target.host, port: target.port, noDelay: true });
+  pipe(client, upstream, upLink, 'toServer');
+  pipe(upstream, client, downLink, 'toClient');
+});
+server.listen(listen.port, listen.host, () => {
+  process.stdout.write(`relay listening on ${listen.host}:${listen.port} -> ${target.host}:${target.port}\n`);
+});
+
+if (statsPort) {
+  createHttpServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(totals));
+  }).listen(Number(statsPort), '127.0.0.1');
+}
+
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
