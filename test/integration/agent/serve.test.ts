@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
-import { testWithTools } from '../../support/tools.js';
+import { findTool, testWithTools } from '../../support/tools.js';
 import { agentCommand, assertMirrorSound, freePort, git, makeUpstream, parseEvents, refsOf, startGitDaemon, tempDir, type GitDaemon } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock']);
@@ -106,6 +106,8 @@ test('serve: /readyz 503 until the first sync, then 200; /healthz; /metrics with
     t.regex(body, /process_cpu_seconds_total/);
     t.false(body.includes(url), 'no URL in any label');
     t.is((await get(served.port, '/nope')).status, 404);
+    const promtool = findTool('promtool');
+    if (promtool) execFileSync(promtool, ['check', 'metrics'], { input: body, stdio: ['pipe', 'pipe', 'pipe'] });
   } finally {
     served.child.kill('SIGTERM');
     t.is((await served.exited).code, 0);
