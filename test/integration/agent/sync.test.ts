@@ -252,3 +252,16 @@ test('the image entrypoint runs the bundled agent as a plain process with the im
   t.is(res.code, 0, res.stderr);
   t.deepEqual(refsOf(mirror), upstream.refs());
 });
+
+test('one agent mirrors several repos (flags and REPO_URL), each under its own key', async (t) => {
+  const a = makeUpstream(join(root, 'up'), 'multi-a');
+  const b = makeUpstream(join(root, 'up'), 'multi-b');
+  const c = makeUpstream(join(root, 'up'), 'multi-c');
+  const cache = join(root, 'cache-multi');
+  const urls = ['multi-a', 'multi-b', 'multi-c'].map((n) => daemon.url(`${n}.git`));
+  const viaFlags = await runAgent(['sync', '--repo', urls[0] ?? '', '--repo', `other=${urls[1] ?? ''}`, '--cache-dir', cache]);
+  t.is(viaFlags.code, 0, viaFlags.stderr);
+  const viaEnv = await runAgent(['sync', '--parallel', '3'], { REPO_URL: urls.join(', '), GIT_CACHE_DIR: cache });
+  t.is(viaEnv.code, 0, viaEnv.stderr);
+  [a, b, c].forEach((upstream, i) => t.deepEqual(refsOf(join(cache, `${repoKey(urls[i] ?? '')}.git`)), upstream.refs()));
+});
