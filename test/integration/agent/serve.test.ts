@@ -220,3 +220,20 @@ test('serve --git-daemon-port exports the mirrors read-only over git://, and not
     t.is((await served.exited).code, 0);
   }
 });
+
+test('serve: SIGTERM while waiting for another agent\'s lock exits 0 without touching the cache', async (t) => {
+  makeUpstream(join(root, 'up'), 'waiting');
+  const url = daemon.url('waiting.git');
+  const cache = join(root, 'cache-waiting');
+  mkdirSync(join(cache, '.locks'), { recursive: true });
+  const lock = await holdLock(join(cache, '.locks', `${repoKey(url)}.lock`));
+  const served = await startServe(['--repo', url, '--cache-dir', cache, '--log-level', 'debug']);
+  try {
+    await until('waiting for the lock', () => (served.events().some((e) => e.event === 'lock_waiting') ? true : undefined));
+    served.child.kill('SIGTERM');
+    t.is((await served.exited).code, 0, served.stderr());
+    t.false(existsSync(join(cache, `${repoKey(url)}.git`)));
+  } finally {
+    await lock.release();
+  }
+});
