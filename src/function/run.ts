@@ -97,7 +97,8 @@ export function run(argv: readonly string[], stdin: () => string): Outcome {
   const exitCode = hasErrors(results) ? 1 : 0;
   return {
     stdout: batch.print(plainStream ? [] : results),
-    stderr: plainStream ? results.filter((entry) => entry.severity !== 'info').map(formatResult) : [],
+    // Also for a ResourceList: kustomize shows only "exit status 1" and the function's stderr, not its results.
+    stderr: results.filter((entry) => entry.severity === 'error' || (plainStream && entry.severity === 'warning')).map(formatResult),
     exitCode,
   };
 }

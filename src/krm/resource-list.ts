@@ -54,7 +54,23 @@ export function readResourceList(text: string): ItemBatch {
   };
 }
 
+/**
+ * A comment above an item (`# c` before `- apiVersion: ...`) belongs to the map, and yaml prints it before the
+ * `-`. kpt then writes it once from the item and once more from its own copy, so every render doubles it.
+ * Moving it onto the item's first key prints it after the `-` (`- # c`), where kpt keeps exactly one.
+ */
+function attachItemCommentsToFirstKey(items: unknown): void {
+  if (!isSeq(items)) return;
+  for (const item of items.items) {
+    const firstKey = isMap(item) ? item.items[0]?.key : undefined;
+    if (!isMap(item) || !item.commentBefore || !isNode(firstKey)) continue;
+    firstKey.commentBefore = firstKey.commentBefore ? `${item.commentBefore}\n${firstKey.commentBefore}` : item.commentBefore;
+    item.commentBefore = undefined;
+  }
+}
+
 function printResourceList(doc: Document, results: readonly KrmResult[]): string {
+  attachItemCommentsToFirstKey(doc.get('items', true));
   if (results.length > 0) doc.set('results', doc.createNode(results.map(withoutUndefined)));
   else doc.delete('results');
   return printYamlDocument(doc);
