@@ -24,6 +24,7 @@ RUN apt-get update \
  && command -v flock >/dev/null
 COPY --from=build /src/dist/git-cache.mjs /opt/git-cache/dist/git-cache.mjs
 COPY docker/agent-entrypoint.sh /opt/git-cache/docker/agent-entrypoint.sh
+COPY docker/git-cache /usr/local/bin/git-cache
 ENV HOME=/tmp \
     GIT_CACHE_DIR=/git-cache \
     NODE_ENV=production

@@ -8,6 +8,8 @@ import { CONFIG_API_VERSION, CONFIG_KIND, DEFAULT_AGENT_IMAGE, DEFAULT_SELECTOR 
 import { defaultRepoName, repoKey } from '../shared/repo-url.js';
 import { gitCacheSchema, type GitCacheSpec, type LabelSelector } from './schema.js';
 
+const DEFAULT_CONFIG_NAME = 'git-cache';
+
 export interface ResolvedRepo {
   readonly name: string;
   readonly url: string;
@@ -23,6 +25,10 @@ export interface ResolvedConfig {
   readonly image: string;
   /** Where the config came from, for messages: `GitCache/name` or `ConfigMap/name`. */
   readonly source: string;
+  /** The config's metadata.name (default `git-cache`), which names and marks what it generates. */
+  readonly name: string;
+  /** The config's metadata.namespace: generated resources go there (else they stay namespace-less). */
+  readonly namespace: string | undefined;
 }
 
 export type ConfigOutcome = { ok: true; config: ResolvedConfig } | { ok: false; results: KrmResult[] };
@@ -106,6 +112,7 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
   if (!parsed.success) return { ok: false, results: parsed.error.issues.map((issue) => issueToResult(issue, keyOfField, source)) };
 
   const spec = parsed.data.spec;
+  const metadata = isRecord(functionConfig.metadata) ? functionConfig.metadata : {};
   const repos = spec.repos.map((repo) => ({
     name: repo.name ?? defaultRepoName(repo.url),
     url: repo.url,
@@ -115,7 +122,15 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
   }));
   return {
     ok: true,
-    config: { spec, repos, selector: spec.selector ?? DEFAULT_SELECTOR, image: spec.image || DEFAULT_AGENT_IMAGE, source },
+    config: {
+      spec,
+      repos,
+      selector: spec.selector ?? DEFAULT_SELECTOR,
+      image: spec.image || DEFAULT_AGENT_IMAGE,
+      source,
+      name: typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : DEFAULT_CONFIG_NAME,
+      namespace: typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined,
+    },
   };
 }
 

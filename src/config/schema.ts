@@ -6,9 +6,11 @@ import { z } from 'zod';
 import {
   CONFIG_API_VERSION,
   CONFIG_KIND,
+  DEFAULT_KEEPER_NAME,
   DEFAULT_METRICS_PORT,
   DEFAULT_MOUNT_PATH,
   DEFAULT_REFRESH_INTERVAL,
+  DEFAULT_WAIT_TIMEOUT,
   TMP_MOUNT_PATH,
 } from '../shared/names.js';
 import { DURATION_PATTERN } from '../shared/agent-cli.js';
@@ -98,12 +100,33 @@ export const gitCacheSpecSchema = z
       .strictObject({ requests: resourceListSchema.optional(), limits: resourceListSchema.optional() })
       .optional()
       .describe('Resources of the cache container; default requests cpu 50m, memory 128Mi, limits memory 1Gi'),
+    keeper: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        name: z.string().max(50).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').default(DEFAULT_KEEPER_NAME),
+        gitDaemon: z.boolean().default(false).describe('Also serve the mirrors read-only over git:// from the keeper Service'),
+        waitTimeout: z.string().regex(DURATION_PATTERN, 'must be a duration such as 10m').default(DEFAULT_WAIT_TIMEOUT),
+      })
+      .optional()
+      .describe('With volume.type pvc: generate a ReadWriteMany PVC, one keeper Deployment (the only writer and credential holder) and its Service; selected workloads get a read-only, credential-free `wait` init container'),
+    monitoring: z
+      .strictObject({
+        podMonitor: z.boolean().default(false).describe('Generate a PodMonitor for the cache containers of selected pods'),
+        serviceMonitor: z.boolean().default(false).describe('Generate a ServiceMonitor for the keeper Service'),
+      })
+      .optional(),
     workloadKinds: z
       .array(workloadKindSchema)
       .default([])
       .describe('More workload kinds to inject, with the path to their pod template (e.g. Argo Rollouts, Knative Services)'),
   })
   .superRefine((spec, ctx) => {
+    if (spec.keeper?.enabled && spec.volume.type !== 'pvc') {
+      ctx.addIssue({ code: 'custom', path: ['keeper', 'enabled'], message: 'the keeper shares a PersistentVolumeClaim: set volume.type to pvc' });
+    }
+    if (spec.monitoring?.serviceMonitor && !spec.keeper?.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['monitoring', 'serviceMonitor'], message: 'a ServiceMonitor needs the keeper Service: enable keeper, or use podMonitor' });
+    }
     const seen = new Map<string, number>();
     spec.repos.forEach((repo, index) => {
       if (repo.sshSecretName && repo.httpsSecretName) {
@@ -122,7 +145,7 @@ export const gitCacheSpecSchema = z
 export const gitCacheSchema = z.object({
   apiVersion: z.literal(CONFIG_API_VERSION),
   kind: z.literal(CONFIG_KIND),
-  metadata: z.object({ name: z.string().optional() }).loose().optional(),
+  metadata: z.object({ name: z.string().optional(), namespace: z.string().optional() }).loose().optional(),
   spec: gitCacheSpecSchema,
 });
 

@@ -93,7 +93,12 @@ export function run(argv: readonly string[], stdin: () => string): Outcome {
   const plainStream = cli.configFile !== undefined && !looksLikeResourceList(input);
   const batch: ItemBatch = plainStream ? readResourceStream(input) : readResourceList(input);
   const loaded = loadConfig(fileConfig ?? batch.functionConfig);
-  const results: KrmResult[] = loaded.ok ? injectGitCache(batch.items, loaded.config) : loaded.results;
+  let results: KrmResult[] = loaded.ok ? [] : loaded.results;
+  if (loaded.ok) {
+    const outcome = injectGitCache(batch.items, loaded.config);
+    results = outcome.results;
+    if (!hasErrors(results)) batch.replaceItems(outcome.isGenerated, outcome.generated);
+  }
   const exitCode = hasErrors(results) ? 1 : 0;
   return {
     stdout: batch.print(plainStream ? [] : results),

@@ -15,6 +15,7 @@ import {
   HTTPS_PASSWORD_FILE,
   HTTPS_USERNAME_FILE,
   INIT_CONTAINER_NAME,
+  GIT_DAEMON_PORT_NAME,
   METRICS_PORT_NAME,
   SSH_KEY_FILE,
   SSH_KNOWN_HOSTS_FILE,
@@ -65,7 +66,7 @@ interface Probe {
 export interface Volume {
   name: string;
   emptyDir?: { sizeLimit?: string };
-  persistentVolumeClaim?: { claimName: string };
+  persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
   secret?: { secretName: string; defaultMode: number; items: { key: string; path: string }[] };
 }
 
@@ -158,35 +159,56 @@ export const CACHE_CONTAINER_SECURITY_CONTEXT = {
   seccompProfile: { type: 'RuntimeDefault' },
 } as const;
 
-function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], name: string, command: AgentCommand, longRunning: boolean): CacheContainer {
+/** How the agent runs in a container injection adds. */
+interface AgentRole {
+  readonly name: string;
+  readonly command: AgentCommand;
+  /** serve: a long-running agent with metrics, probes and refreshes. */
+  readonly longRunning: boolean;
+  /** wait (keeper mode): sees the shared cache read-only and holds no credentials. */
+  readonly readOnly?: boolean;
+  readonly gitDaemonPort?: number;
+}
+
+export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], role: AgentRole): CacheContainer {
   const { spec } = config;
+  const credentialRepos = role.readOnly ? [] : repos;
   const container: CacheContainer = {
-    name,
+    name: role.name,
     image: config.image,
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
     command: [AGENT_BINARY],
     args: agentArgs({
-      command,
+      command: role.command,
       cacheDir: spec.mountPath,
       repos,
-      ...(longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
-      ...(repos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
+      ...(role.longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
+      ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
+      ...(role.command === 'wait' ? { timeout: spec.keeper?.waitTimeout } : {}),
+      ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
     }),
     env: [{ name: 'HOME', value: TMP_MOUNT_PATH }],
     resources: spec.resources ?? structuredClone(DEFAULT_RESOURCES),
     securityContext: structuredClone(CACHE_CONTAINER_SECURITY_CONTEXT),
     volumeMounts: [
-      { name: VOLUME_NAME, mountPath: spec.mountPath },
+      { name: VOLUME_NAME, mountPath: spec.mountPath, ...(role.readOnly ? { readOnly: true } : {}) },
       { name: TMP_VOLUME_NAME, mountPath: TMP_MOUNT_PATH },
-      ...credentialMounts(repos),
+      ...credentialMounts(credentialRepos),
     ],
   };
-  if (longRunning) {
-    container.ports = [{ name: METRICS_PORT_NAME, containerPort: spec.metricsPort, protocol: 'TCP' }];
+  if (role.longRunning) {
+    container.ports = [
+      { name: METRICS_PORT_NAME, containerPort: spec.metricsPort, protocol: 'TCP' },
+      ...(role.gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, containerPort: role.gitDaemonPort, protocol: 'TCP' as const }] : []),
+    ];
     container.readinessProbe = probe('/readyz', 10, 3);
     container.livenessProbe = probe('/healthz', 20, 3);
   }
   return container;
+}
+
+export function cacheVolumes(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Volume[] {
+  return [cacheVolume(config), { name: TMP_VOLUME_NAME, emptyDir: {} }, ...credentialVolumes(repos)];
 }
 
 /** Everything injection adds for `repos` (the workload's subset of the config's repos, in its order). */
@@ -194,24 +216,29 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
   const { mode, mountPath } = config.spec;
   const initContainers: CacheContainer[] = [];
   const containers: CacheContainer[] = [];
-  if (mode === 'sidecar') {
+  if (config.spec.keeper?.enabled) {
+    // Keeper mode: the keeper Deployment is the only writer; pods only wait for complete mirrors, read-only.
+    initContainers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'wait', longRunning: false, readOnly: true }));
+  } else if (mode === 'sidecar') {
     // A native sidecar (Kubernetes 1.29+): an init container with restartPolicy Always keeps running, and the
     // kubelet starts the next container only once its startupProbe passes, i.e. once every mirror is complete.
-    const sidecar = cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'serve', true);
+    const sidecar = cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true });
     sidecar.restartPolicy = 'Always';
     sidecar.startupProbe = probe('/readyz', 2, STARTUP_PROBE_SECONDS / 2);
     initContainers.push(reorderForReadability(sidecar));
   } else if (mode === 'init') {
-    initContainers.push(cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'sync', false));
+    initContainers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'sync', longRunning: false }));
   } else {
-    initContainers.push(cacheContainer(config, repos, INIT_CONTAINER_NAME, 'sync', false));
-    containers.push(cacheContainer(config, repos, CACHE_CONTAINER_NAME, 'serve', true));
+    initContainers.push(cacheContainer(config, repos, { name: INIT_CONTAINER_NAME, command: 'sync', longRunning: false }));
+    containers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true }));
   }
   const firstRepo = repos[0];
   return {
     initContainers,
     containers,
-    volumes: [cacheVolume(config), { name: TMP_VOLUME_NAME, emptyDir: {} }, ...credentialVolumes(repos)],
+    volumes: config.spec.keeper?.enabled
+      ? [{ name: VOLUME_NAME, persistentVolumeClaim: { claimName: config.spec.volume.claimName, readOnly: true } }, { name: TMP_VOLUME_NAME, emptyDir: {} }]
+      : cacheVolumes(config, repos),
     appMount: { name: VOLUME_NAME, mountPath, readOnly: true },
     appEnv: [
       { name: ENV_CACHE_DIR, value: mountPath },

@@ -7,6 +7,7 @@ import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
 import type { KrmResult, ResourceRef } from '../krm/results.js';
 import { hasErrors } from '../krm/results.js';
 import {
+  ANNOTATION_GENERATED_BY,
   ANNOTATION_INJECT,
   ANNOTATION_LOCAL_CONFIG,
   ANNOTATION_REPOS,
@@ -19,6 +20,7 @@ import {
 import { addedNames, buildAdditions, type EnvVar } from './additions.js';
 import { applyInjection, containerViews, mapAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
 import { selectorMatches, type Labels } from './selector.js';
+import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
 import { workloadShape } from './workloads.js';
 
@@ -151,7 +153,7 @@ function planInjection(
 
   const status: InjectionStatus = {
     version: VERSION,
-    mode: config.spec.mode,
+    mode: config.spec.keeper?.enabled ? 'keeper' : config.spec.mode,
     repos: repos.map((repo) => repo.name),
     initContainers: additions.initContainers.map((container) => container.name),
     containers: additions.containers.map((container) => container.name),
@@ -161,7 +163,7 @@ function planInjection(
     ...(fsGroup !== undefined ? { fsGroup } : {}),
   };
   const summary =
-    `injected git-cache (${config.spec.mode}; repos ${status.repos.join(', ')}): ` +
+    `injected git-cache (${status.mode}; repos ${status.repos.join(', ')}): ` +
     `added ${[...status.initContainers.map((name) => `init container ${name}`), ...status.containers.map((name) => `container ${name}`)].join(', ')}, ` +
     `volumes ${status.volumes.join(', ')}; read-only mount and env in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
   return {
@@ -229,13 +231,33 @@ function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): 
  * Injects the git cache into every selected workload of `items` (in place, on their YAML nodes) and returns
  * the results. When any result is an error, no item has been changed.
  */
-export function injectGitCache(items: readonly YAMLMap[], config: ResolvedConfig): KrmResult[] {
+export interface InjectionOutcome {
+  readonly results: KrmResult[];
+  /** Resources to generate (keeper, PVC, monitors); they replace the items `isGenerated` picks. */
+  readonly generated: Resource[];
+  readonly isGenerated: (item: YAMLMap) => boolean;
+}
+
+export function injectGitCache(items: readonly YAMLMap[], config: ResolvedConfig): InjectionOutcome {
   const results: KrmResult[] = [];
-  const plans = items.map((item) => planItem(item, config, results)).filter((plan): plan is ItemPlan => plan !== undefined);
-  if (hasErrors(results)) return results.filter((entry) => entry.severity !== 'info');
+  const isGenerated = (item: YAMLMap) => valueAt(item, ['metadata', 'annotations', ANNOTATION_GENERATED_BY]) === config.name;
+  const plans = items
+    .filter((item) => !isGenerated(item))
+    .map((item) => planItem(item, config, results))
+    .filter((plan): plan is ItemPlan => plan !== undefined);
+  if (hasErrors(results)) return { results: results.filter((entry) => entry.severity !== 'info'), generated: [], isGenerated: () => false };
   for (const plan of plans) {
     if (plan.previous) stripInjection(plan.podTemplate, plan.previous, plan.action === 'remove');
     if (plan.action === 'inject') applyInjection(plan.podTemplate, plan.plan);
   }
-  return results;
+  const generated = generatedResources(config);
+  for (const resource of generated) {
+    const meta = resource.metadata as { name: string; namespace?: string };
+    results.push({
+      severity: 'info',
+      message: `generated ${String(resource.kind)} ${meta.name} for ${config.source}`,
+      resourceRef: { apiVersion: String(resource.apiVersion), kind: String(resource.kind), name: meta.name, ...(meta.namespace ? { namespace: meta.namespace } : {}) },
+    });
+  }
+  return { results, generated, isGenerated };
 }

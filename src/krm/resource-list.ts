@@ -17,6 +17,8 @@ export interface ItemBatch {
   readonly items: YAMLMap[];
   /** The functionConfig as plain data (ResourceList mode), if any. */
   readonly functionConfig: unknown;
+  /** Removes the items `isStale` picks and appends `fresh` ones (generated resources) at the end. */
+  readonly replaceItems: (isStale: (item: YAMLMap) => boolean, fresh: readonly unknown[]) => void;
   /** Serializes the (possibly changed) items with the given results. */
   readonly print: (results: readonly KrmResult[]) => string;
 }
@@ -50,6 +52,14 @@ export function readResourceList(text: string): ItemBatch {
   return {
     items,
     functionConfig,
+    replaceItems: (isStale, fresh) => {
+      const seq = doc.get('items', true);
+      const kept = isSeq(seq) ? seq.items.filter((item) => !(isMap(item) && isStale(item))) : [];
+      if (kept.length === (isSeq(seq) ? seq.items.length : 0) && fresh.length === 0) return;
+      const replaced = isSeq(seq) ? seq : new YAMLSeq();
+      replaced.items = [...kept, ...fresh.map((resource) => doc.createNode(resource))];
+      doc.set('items', replaced);
+    },
     print: (results) => printResourceList(doc, results),
   };
 }
@@ -87,7 +97,15 @@ export function readResourceStream(text: string): ItemBatch {
     if (!isMap(doc.contents)) throw new WireFormatError(`document ${index + 1} of the stream is not a mapping (a Kubernetes resource)`);
     return doc.contents as YAMLMap;
   });
-  return { items, functionConfig: undefined, print: () => printYamlStream(docs) };
+  let output = docs;
+  return {
+    items,
+    functionConfig: undefined,
+    replaceItems: (isStale, fresh) => {
+      output = [...output.filter((doc) => !(isMap(doc.contents) && isStale(doc.contents as YAMLMap))), ...fresh.map((resource) => newYamlDocument(resource))];
+    },
+    print: () => printYamlStream(output),
+  };
 }
 
 /** Reads a standalone config file (`--config FILE`): one YAML document, as plain data. */

@@ -16,6 +16,7 @@ export const FLAG = {
   metricsPort: '--metrics-port',
   credentialsDir: '--credentials-dir',
   timeout: '--timeout',
+  gitDaemonPort: '--git-daemon-port',
 } as const;
 
 export interface RepoArg {
@@ -48,6 +49,8 @@ export interface AgentInvocation {
   readonly credentialsDir?: string;
   /** wait only */
   readonly timeout?: string;
+  /** serve only: also export the mirrors read-only over git:// on this port */
+  readonly gitDaemonPort?: number;
 }
 
 /** The argv after the binary name: `serve --cache-dir /git-cache --interval 60s --metrics-port 9901 --repo ...`. */
@@ -56,8 +59,9 @@ export function agentArgs(invocation: AgentInvocation): string[] {
   if (invocation.command === 'serve') {
     if (invocation.interval !== undefined) args.push(FLAG.interval, invocation.interval);
     if (invocation.metricsPort !== undefined) args.push(FLAG.metricsPort, String(invocation.metricsPort));
+    if (invocation.gitDaemonPort !== undefined) args.push(FLAG.gitDaemonPort, String(invocation.gitDaemonPort));
   }
-  if (invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);
+  if (invocation.command === 'wait' && invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);
   if (invocation.credentialsDir !== undefined) args.push(FLAG.credentialsDir, invocation.credentialsDir);
   for (const repo of invocation.repos) args.push(FLAG.repo, formatRepoArg(repo));
   return args;

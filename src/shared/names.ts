@@ -69,3 +69,13 @@ export const CLONE_HELPER_RELATIVE_PATH = 'bin/git-clone-cached';
 /** Staging directories for mirrors being built live beside them on the same volume (atomic rename). */
 export const STAGING_DIR_NAME = '.staging';
 export const LOCK_DIR_NAME = '.locks';
+
+/** The keeper: one Deployment that owns a shared ReadWriteMany PVC and is the only writer and credential holder. */
+export const DEFAULT_KEEPER_NAME = 'git-cache-keeper';
+export const DEFAULT_GIT_DAEMON_PORT = 9418;
+export const GIT_DAEMON_PORT_NAME = 'git';
+export const DEFAULT_WAIT_TIMEOUT = '10m';
+export const DEFAULT_PVC_SIZE = '10Gi';
+/** Marks resources the function generated (keeper, PVC, Service, monitors) with the config that generated them. */
+export const ANNOTATION_GENERATED_BY = `${CONFIG_API_GROUP}/generated-by`;
+export const MANAGED_BY = 'inject-git-cache';

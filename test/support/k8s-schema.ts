@@ -14,6 +14,7 @@ import { ReplicationController } from 'kubernetes-models/v1/ReplicationControlle
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { Secret } from 'kubernetes-models/v1/Secret';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -45,6 +46,7 @@ const MODELS: Readonly<Record<string, ModelFactory>> = {
   'v1/ConfigMap': factory(ConfigMap),
   'v1/Service': factory(Service),
   'v1/Secret': factory(Secret),
+  'v1/PersistentVolumeClaim': factory(PersistentVolumeClaim),
   'apps/v1/Deployment': factory(Deployment),
   'apps/v1/StatefulSet': factory(StatefulSet),
   'apps/v1/DaemonSet': factory(DaemonSet),
