@@ -20,8 +20,9 @@ import { cacheContainer, cacheVolumes } from './additions.js';
 
 export type Resource = Record<string, unknown>;
 
-/** Where kpt writes generated resources in the package (kustomize ignores it). */
+/** Where kpt writes generated resources in the package: one file, one document each (kustomize ignores these). */
 const KPT_PATH_ANNOTATION = 'internal.config.kubernetes.io/path';
+const KPT_INDEX_ANNOTATION = 'internal.config.kubernetes.io/index';
 
 function labels(config: ResolvedConfig, component: string): Record<string, string> {
   return {
@@ -123,5 +124,9 @@ function monitoringResources(config: ResolvedConfig): Resource[] {
 }
 
 export function generatedResources(config: ResolvedConfig): Resource[] {
-  return [...keeperResources(config), ...monitoringResources(config)];
+  const resources = [...keeperResources(config), ...monitoringResources(config)];
+  resources.forEach((resource, index) => {
+    ((resource.metadata as Resource).annotations as Record<string, string>)[KPT_INDEX_ANNOTATION] = String(index);
+  });
+  return resources;
 }
