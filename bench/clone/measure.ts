@@ -1,19 +1,46 @@
 /** Running one timed command (or a batch at once) and reading the link's byte counter around it. */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { UpstreamLink } from './network.js';
+
+/** GNU time reports the user+system CPU of a command and every child it waited for (index-pack, checkout). */
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 export interface CommandResult {
   readonly code: number;
   readonly stderr: string;
+  /** Client CPU seconds (user + system), when GNU time is available. */
+  readonly cpuSeconds?: number;
 }
 
 export interface Measurement {
   readonly seconds: number;
   readonly bytes: number;
   readonly fetches: number;
+  /** Client-side CPU seconds of every command (robust against other load on the machine, unlike wall time). */
+  readonly cpuSeconds: number | undefined;
+  /** CPU idle fraction just before the measurement started (see waitForQuiet). */
+  readonly idleBefore: number;
 }
 
 const COMMAND_TIMEOUT_MS = 15 * 60_000;
+
+export async function runTimedCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
+  if (!GNU_TIME) return runCommand(argv, env);
+  const dir = mkdtempSync(join(tmpdir(), 'gc-bench-time-'));
+  const output = join(dir, 'time');
+  try {
+    const result = await runCommand([GNU_TIME, '-q', '-o', output, '-f', '%U %S', ...argv], env);
+    const [user = NaN, system = NaN] = readFileSync(output, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? [];
+    return { ...result, cpuSeconds: user + system };
+  } catch {
+    return runCommand(argv, env);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CommandResult> {
   return new Promise((resolve) => {
@@ -38,10 +65,45 @@ export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd?
 /** Sequence of commands for one clone (e.g. agent sync, then git clone). */
 export type Job = ReadonlyArray<readonly string[]>;
 
-async function runJob(job: Job, env: NodeJS.ProcessEnv): Promise<void> {
+async function runJob(job: Job, env: NodeJS.ProcessEnv): Promise<number | undefined> {
+  let cpu: number | undefined = 0;
   for (const argv of job) {
-    const result = await runCommand(argv, env);
+    const result = await runTimedCommand(argv, env);
     if (result.code !== 0) throw new Error(`\`${argv.join(' ')}\` failed (${result.code}): ${result.stderr.trim().slice(-2000)}`);
+    cpu = cpu === undefined || result.cpuSeconds === undefined || Number.isNaN(result.cpuSeconds) ? undefined : cpu + result.cpuSeconds;
+  }
+  return cpu;
+}
+
+/** Fraction of CPU time that was idle over `ms`, from /proc/stat (1 when it cannot be read). */
+async function idleFraction(ms: number): Promise<number> {
+  const sample = (): number[] | undefined => {
+    try {
+      const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+      return fields;
+    } catch {
+      return undefined;
+    }
+  };
+  const before = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = sample();
+  if (!before || !after) return 1;
+  const delta = after.map((value, i) => value - (before[i] ?? 0));
+  const total = delta.reduce((sum, value) => sum + value, 0);
+  // idle + iowait
+  return total > 0 ? ((delta[3] ?? 0) + (delta[4] ?? 0)) / total : 1;
+}
+
+/**
+ * Other work on a shared machine distorts wall times: wait (at most `maxWaitMs`) until the CPUs were at least
+ * `minIdle` idle over half a second; returns the idle fraction seen last, which is recorded with the result.
+ */
+export async function waitForQuiet(minIdle = 0.75, maxWaitMs = 30_000): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const idle = await idleFraction(500);
+    if (idle >= minIdle || Date.now() > deadline) return idle;
   }
 }
 
@@ -49,13 +111,15 @@ async function runJob(job: Job, env: NodeJS.ProcessEnv): Promise<void> {
 export async function measure(link: UpstreamLink, jobs: readonly Job[], env: NodeJS.ProcessEnv): Promise<Measurement> {
   // Let late ACKs of the previous measurement cross the link before the counter is read.
   await new Promise((resolve) => setTimeout(resolve, 150));
+  const idleBefore = await waitForQuiet();
   const bytesBefore = await link.bytes();
   const fetchesBefore = link.uploadPacks();
   const started = performance.now();
-  await Promise.all(jobs.map((job) => runJob(job, env)));
+  const cpu = await Promise.all(jobs.map((job) => runJob(job, env)));
   const seconds = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 150));
-  return { seconds, bytes: (await link.bytes()) - bytesBefore, fetches: link.uploadPacks() - fetchesBefore };
+  const cpuSeconds = cpu.some((value) => value === undefined) ? undefined : cpu.reduce<number>((sum, value) => sum + (value ?? 0), 0);
+  return { seconds, bytes: (await link.bytes()) - bytesBefore, fetches: link.uploadPacks() - fetchesBefore, cpuSeconds, idleBefore };
 }
 
 export function median(values: readonly number[]): number {

@@ -47,7 +47,9 @@ function makeLink() {
 const upLink = makeLink();
 const downLink = makeLink();
 
-function pipe(from, to, link, counter) {
+function pipe(from, to, link, counter, handshakeMs = 0) {
+  // The client's first bytes wait one extra RTT: the TCP handshake, which reaches the relay undelayed.
+  let extraMs = handshakeMs;
   let inFlight = 0;
   let ended = false;
   let lastRelease = 0;
@@ -70,7 +72,9 @@ function pipe(from, to, link, counter) {
   from.on('data', (chunk) => {
     inFlight += chunk.length;
     if (backlog() > HIGH_WATER) from.pause();
-    schedule(link(chunk.length), () => {
+    const wait = link(chunk.length) + extraMs;
+    extraMs = 0;
+    schedule(wait, () => {
       inFlight -= chunk.length;
       totals[counter] += chunk.length;
       if (!to.destroyed) to.write(chunk);
@@ -94,7 +98,7 @@ const server = createServer({ noDelay: true }, (client) => {
   totals.connections += 1;
   client.setNoDelay(true);
   const upstream = connect({ host: target.host, port: target.port, noDelay: true });
-  pipe(client, upstream, upLink, 'toServer');
+  pipe(client, upstream, upLink, 'toServer', 2 * delayMs);
   pipe(upstream, client, downLink, 'toClient');
 });
 server.listen(listen.port, listen.host, () => {

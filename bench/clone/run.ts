@@ -6,7 +6,7 @@
  *                          [--delay-ms 10] [--rate-mbit 50] [--work-dir /var/tmp/git-cache-bench] [--out docs/bench]
  */
 import { execFileSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,7 @@ interface StrategyResult {
   readonly runs: Measurement[];
   readonly medianSeconds: number;
   readonly medianBytes: number;
+  readonly medianCpuSeconds: number | undefined;
 }
 
 interface PodsResult {
@@ -112,6 +113,8 @@ interface RepoResult {
   readonly strategies: StrategyResult[];
   readonly pods: PodsResult;
   readonly targets: Target[];
+  /** 1-minute load average before and after this repository's measurements (other work on the machine). */
+  readonly loadAverage: { before: number; after: number };
 }
 
 interface Target {
@@ -135,6 +138,7 @@ function verifyClone(strategy: Strategy, dir: string, repo: GeneratedRepo): void
 }
 
 async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: string): Promise<RepoResult> {
+  const loadBefore = loadavg()[0] ?? 0;
   const url = link.url(repo.relativePath);
   const cacheDir = join(scratch, 'cache');
   mkdirSync(cacheDir, { recursive: true });
@@ -153,16 +157,35 @@ async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: strin
       const result = await measure(link, [strategy.job({ url, dir, mirror, cacheDir })], GIT_ENV);
       verifyClone(strategy, dir, repo);
       measured.get(strategy.id)?.push(result);
-      log(`  run ${run + 1}/${runs} ${strategy.id.padEnd(10)} ${formatValue(result.seconds, 'seconds').padStart(9)} ${formatValue(result.bytes, 'bytes').padStart(10)}`);
+      log(
+        `  run ${run + 1}/${runs} ${strategy.id.padEnd(10)} ${formatValue(result.seconds, 'seconds').padStart(9)} ${formatValue(result.bytes, 'bytes').padStart(10)}` +
+          `  cpu ${result.cpuSeconds !== undefined ? formatValue(result.cpuSeconds, 'seconds') : 'n/a'}  idle before ${(result.idleBefore * 100).toFixed(0)}%`,
+      );
       rmSync(dir, { recursive: true, force: true });
     }
   }
   const results: StrategyResult[] = strategies.map((strategy) => {
     const list = measured.get(strategy.id) ?? [];
-    return { id: strategy.id, label: strategy.label, runs: list, medianSeconds: median(list.map((m) => m.seconds)), medianBytes: median(list.map((m) => m.bytes)) };
+    const cpu = list.map((m) => m.cpuSeconds);
+    return {
+      id: strategy.id,
+      label: strategy.label,
+      runs: list,
+      medianSeconds: median(list.map((m) => m.seconds)),
+      medianBytes: median(list.map((m) => m.bytes)),
+      medianCpuSeconds: cpu.every((value) => value !== undefined) ? median(cpu as number[]) : undefined,
+    };
   });
   const podsResult = await benchPods(link, url, scratch);
-  return { repo: { ...repo, spec: repo.spec }, mirrorColdSync, mirrorWarmSync, strategies: results, pods: podsResult, targets: targetsFor(results, podsResult) };
+  return {
+    repo: { ...repo, spec: repo.spec },
+    mirrorColdSync,
+    mirrorWarmSync,
+    strategies: results,
+    pods: podsResult,
+    targets: targetsFor(results, podsResult),
+    loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
+  };
 }
 
 async function benchPods(link: UpstreamLink, url: string, scratch: string): Promise<PodsResult> {
@@ -202,27 +225,32 @@ function targetsFor(results: readonly StrategyResult[], podsResult: PodsResult):
   const vsDepth = depth1.medianSeconds / cached.medianSeconds;
   const vsFloor = cached.medianSeconds / floor.medianSeconds;
   const perPod = podsResult.bytesPerAdditionalPod / full.medianBytes;
+  const cpuVsFloor = cached.medianCpuSeconds !== undefined && floor.medianCpuSeconds ? cached.medianCpuSeconds / floor.medianCpuSeconds : undefined;
   return [
     { name: 'warm mirror vs full clone', goal: '>= 20x faster', measured: `${vsFull.toFixed(1)}x`, met: vsFull >= 20 },
     { name: 'warm mirror vs --depth 1', goal: '>= 5x faster', measured: `${vsDepth.toFixed(1)}x`, met: vsDepth >= 5 },
     { name: 'upstream bytes per additional pod', goal: '<= 1% of a full clone', measured: `${(perPod * 100).toFixed(3)}%`, met: perPod <= 0.01 },
     { name: 'warm mirror vs local floor', goal: '<= 1.3x', measured: `${vsFloor.toFixed(2)}x`, met: vsFloor <= 1.3 },
+    ...(cpuVsFloor !== undefined
+      ? [{ name: 'warm mirror vs local floor, client CPU (load-independent cross-check)', goal: '<= 1.3x', measured: `${cpuVsFloor.toFixed(2)}x`, met: cpuVsFloor <= 1.3 }]
+      : []),
   ];
 }
 
 function markdown(link: UpstreamLink, results: readonly RepoResult[]): string {
   const lines: string[] = [];
   lines.push(`Link: ${link.description}.`, '', `Bytes: ${link.bytesMeaning}.`, '');
-  lines.push(`| repository | strategy | median wall time | median bytes over the wire | runs (s) |`, '|---|---|---:|---:|---|');
+  lines.push(`| repository | strategy | median wall time | median bytes over the wire | median client CPU | runs (wall s) |`, '|---|---|---:|---:|---:|---|');
   for (const result of results) {
     for (const strategy of result.strategies) {
       lines.push(
-        `| ${result.repo.spec.name} | ${strategy.label} | ${formatValue(strategy.medianSeconds, 'seconds')} | ${strategy.id === 'floor' ? '0 (no network)' : formatValue(strategy.medianBytes, 'bytes')} | ${strategy.runs.map((run) => run.seconds.toFixed(3)).join(', ')} |`,
+        `| ${result.repo.spec.name} | ${strategy.label} | ${formatValue(strategy.medianSeconds, 'seconds')} | ${strategy.id === 'floor' ? '0 (no network)' : formatValue(strategy.medianBytes, 'bytes')} | ${strategy.medianCpuSeconds !== undefined ? formatValue(strategy.medianCpuSeconds, 'seconds') : 'n/a'} | ${strategy.runs.map((run) => run.seconds.toFixed(3)).join(', ')} |`,
       );
     }
-    lines.push(`| ${result.repo.spec.name} | agent: first mirror sync (cold) | ${formatValue(result.mirrorColdSync.seconds, 'seconds')} | ${formatValue(result.mirrorColdSync.bytes, 'bytes')} | |`);
-    lines.push(`| ${result.repo.spec.name} | agent: refresh, nothing new | ${formatValue(result.mirrorWarmSync.seconds, 'seconds')} | ${formatValue(result.mirrorWarmSync.bytes, 'bytes')} | |`);
+    lines.push(`| ${result.repo.spec.name} | agent: first mirror sync (cold) | ${formatValue(result.mirrorColdSync.seconds, 'seconds')} | ${formatValue(result.mirrorColdSync.bytes, 'bytes')} | | |`);
+    lines.push(`| ${result.repo.spec.name} | agent: refresh, nothing new | ${formatValue(result.mirrorWarmSync.seconds, 'seconds')} | ${formatValue(result.mirrorWarmSync.bytes, 'bytes')} | | |`);
   }
+  lines.push('', `1-minute load average (${cpus().length} cores) before/after each repository: ${results.map((result) => `${result.repo.spec.name} ${result.loadAverage.before.toFixed(1)}/${result.loadAverage.after.toFixed(1)}`).join(', ')}.`);
   lines.push('', `| repository | ${pods} pods at once | wall time (all done) | total upstream bytes | upload-packs served |`, '|---|---|---:|---:|---:|');
   for (const result of results) {
     const p = result.pods;
