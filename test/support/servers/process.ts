@@ -71,9 +71,21 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/**
+ * Each daemon gets its own process group, and stop() signals the whole group: servers that prefork
+ * (fcgiwrap -c N) leave no orphans holding our pipes.
+ */
 export function startDaemon(command: string, args: readonly string[], logFile: string, options: SpawnOptions = {}): Daemon {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // group already gone
+    }
+  };
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => {
@@ -87,11 +99,15 @@ export function startDaemon(command: string, args: readonly string[], logFile: s
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        signalGroup('SIGTERM');
+        const timer = setTimeout(() => signalGroup('SIGKILL'), 5_000);
         await exited;
         clearTimeout(timer);
       }
+      // Whatever the group still holds (preforked workers) goes too.
+      signalGroup('SIGKILL');
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       await new Promise<void>((resolve) => log.end(resolve));
     })();
     return stopping;
