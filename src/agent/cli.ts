@@ -3,6 +3,7 @@
  * one-line usage error out. Flag names shared with the KRM function come from src/shared/agent-cli.ts.
  */
 import { AGENT_BINARY, AGENT_COMMANDS, FLAG, parseDurationMs, parseRepoArg, type AgentCommand } from '../shared/agent-cli.js';
+import { parseQuantityBytes } from '../shared/quantity.js';
 import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
 import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
@@ -39,6 +40,8 @@ export interface AgentOptions {
   readonly insecureIgnoreHostKey: boolean;
   readonly logLevel: LogLevel;
   readonly parallel: number;
+  /** serve: `--volume-size` in bytes; undefined = the filesystem's size */
+  readonly volumeSizeBytes: number | undefined;
 }
 
 export type ParseResult =
@@ -91,7 +94,9 @@ ${COMMON_HELP}
   ${AGENT_FLAG.metricsAddress} ADDR    address to bind it to (default 0.0.0.0)
   ${AGENT_FLAG.gitDaemonPort} PORT    also serve the mirrors read-only over git:// (git daemon, upload-pack only,
                               exporting DIR only): git clone git://HOST:PORT/<key>.git
-  ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)`,
+  ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
+  ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
+                              git_cache_volume_size_bytes (default: the size of DIR's filesystem)`,
   wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
 
 For read-only consumers of a shared cache (e.g. a PVC another pod fills): blocks until every mirror is present
@@ -113,6 +118,7 @@ const VALUE_FLAGS = new Set<string>([
   FLAG.metricsPort,
   FLAG.credentialsDir,
   FLAG.timeout,
+  FLAG.volumeSize,
   AGENT_FLAG.metricsAddress,
   AGENT_FLAG.gitDaemonPort,
   AGENT_FLAG.gitDaemonAddress,
@@ -120,7 +126,7 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.parallel,
 ]);
 const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey]);
-const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, AGENT_FLAG.metricsAddress, AGENT_FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, AGENT_FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
 
 class UsageError extends Error {}
@@ -130,6 +136,13 @@ function parsePort(flag: string, value: string, allowZero: boolean): number {
     throw new UsageError(`${flag}: "${value}" is not a port number`);
   }
   return Number(value);
+}
+
+function parseVolumeSize(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const bytes = parseQuantityBytes(value);
+  if (bytes === undefined || bytes <= 0) throw new UsageError(`${FLAG.volumeSize}: "${value}" is not a size like 5Gi, 500Mi or 10G`);
+  return bytes;
 }
 
 function parseDuration(flag: string, value: string): number {
@@ -244,6 +257,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       insecureIgnoreHostKey: booleans.has(AGENT_FLAG.insecureIgnoreHostKey),
       logLevel: logLevel as LogLevel,
       parallel: Number(parallelText),
+      volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
     },
   };
 }

@@ -12,6 +12,7 @@ import { createMetrics } from './metrics.js';
 import { removeOrphanStaging, type MirrorContext } from './mirror.js';
 import { prepareRuntime } from './runtime.js';
 import { serve } from './serve.js';
+import { statVolume } from './volume.js';
 import { waitForMirrors } from './wait.js';
 
 const EXIT_OK = 0;
@@ -61,7 +62,10 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       return EXIT_OK;
     }
 
-    const metrics = createMetrics(options.repos.map((r) => r.name));
+    const metrics = createMetrics(
+      options.repos.map((r) => r.name),
+      { refreshIntervalSeconds: options.intervalMs / 1000, volumeSizeBytes: options.volumeSizeBytes, volumeStats: () => statVolume(options.cacheDir) },
+    );
     await serve({ options, ctx, logger, metrics, stop });
     logger.info('stopped', { reason: 'signal' });
     return EXIT_OK;

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics. The contract's four (`git_cache_bytes`, `git_cache_last_fetch_seconds`,
  * `git_cache_last_success_timestamp_seconds`, `git_cache_fetch_total{result}`) plus a duration histogram, a
- * ref count, readiness and the default process metrics. The `repo` label is the repo's name only.
+ * ref count, readiness, the agent-wide gauges the alert rules in monitoring/ compare with (refresh interval,
+ * volume size and free space) and the default process metrics. The `repo` label is the repo's name only.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -18,9 +19,26 @@ export interface AgentMetrics {
   readonly refs: Gauge<'repo'>;
   readonly coalesced: Counter<'repo'>;
   readonly ready: Gauge;
+  readonly refreshIntervalSeconds: Gauge;
+  readonly volumeSizeBytes: Gauge;
+  readonly volumeAvailableBytes: Gauge;
 }
 
-export function createMetrics(repoNames: readonly string[]): AgentMetrics {
+export interface VolumeStats {
+  readonly sizeBytes: number;
+  readonly availableBytes: number;
+}
+
+/** Where the agent-wide gauges come from. */
+export interface AgentGaugeSources {
+  readonly refreshIntervalSeconds: number;
+  /** `--volume-size`: the limit the kubelet enforces (emptyDir sizeLimit), which the filesystem does not show. */
+  readonly volumeSizeBytes: number | undefined;
+  /** The cache dir's filesystem (statfs), read at each scrape. */
+  readonly volumeStats: () => Promise<VolumeStats>;
+}
+
+export function createMetrics(repoNames: readonly string[], sources: AgentGaugeSources): AgentMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client exposes these gauges with a `_total` suffix, which `promtool check metrics` rejects (that
@@ -55,7 +73,29 @@ export function createMetrics(repoNames: readonly string[]): AgentMetrics {
       registers,
     }),
     ready: new Gauge({ name: 'git_cache_ready', help: '1 when every mirror is present (the /readyz answer), else 0.', registers }),
+    refreshIntervalSeconds: new Gauge({ name: 'git_cache_refresh_interval_seconds', help: 'The configured refresh interval (serve --interval) in seconds.', registers }),
+    volumeSizeBytes: new Gauge({
+      name: 'git_cache_volume_size_bytes',
+      help: 'Size of the cache volume in bytes: --volume-size when given, else the size of the cache dir\'s filesystem.',
+      registers,
+      async collect() {
+        if (sources.volumeSizeBytes !== undefined) return;
+        const stats = await statsOrUndefined(sources);
+        if (stats) this.set(stats.sizeBytes);
+      },
+    }),
+    volumeAvailableBytes: new Gauge({
+      name: 'git_cache_volume_available_bytes',
+      help: 'Bytes available to unprivileged users on the cache dir\'s filesystem.',
+      registers,
+      async collect() {
+        const stats = await statsOrUndefined(sources);
+        if (stats) this.set(stats.availableBytes);
+      },
+    }),
   };
+  metrics.refreshIntervalSeconds.set(sources.refreshIntervalSeconds);
+  if (sources.volumeSizeBytes !== undefined) metrics.volumeSizeBytes.set(sources.volumeSizeBytes);
   for (const repo of repoNames) {
     for (const result of FETCH_RESULTS) metrics.fetchTotal.inc({ repo, result }, 0);
     metrics.coalesced.inc({ repo }, 0);
@@ -69,4 +109,13 @@ export function recordFetch(metrics: AgentMetrics, repo: string, result: FetchRe
   metrics.fetchDuration.observe({ repo, result }, seconds);
   metrics.lastFetchSeconds.set({ repo }, seconds);
   if (result === 'success') metrics.lastSuccessTimestamp.set({ repo }, Date.now() / 1000);
+}
+
+/** A failed statfs (the volume gone mid-scrape) keeps the last value rather than failing the whole scrape. */
+async function statsOrUndefined(sources: AgentGaugeSources): Promise<VolumeStats | undefined> {
+  try {
+    return await sources.volumeStats();
+  } catch {
+    return undefined;
+  }
 }

@@ -14,17 +14,17 @@ import {
   TMP_MOUNT_PATH,
 } from '../shared/names.js';
 import { DURATION_PATTERN } from '../shared/agent-cli.js';
+import { QUANTITY_PATTERN } from '../shared/quantity.js';
 import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, defaultRepoName, parseRepoUrl } from '../shared/repo-url.js';
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:@]*[a-zA-Z0-9_]$/;
 const FIELD_PATH = /^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/;
 
 const secretName = z.string().max(253).regex(DNS_SUBDOMAIN, 'must be a Secret name (lower-case DNS subdomain)');
-const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 5Gi or 500Mi');
+const quantity = z.string().regex(QUANTITY_PATTERN, 'must be a Kubernetes quantity such as 5Gi or 500Mi');
 
 export const repoUrlSchema = z.string().superRefine((url, ctx) => {
   const parsed = parseRepoUrl(url);

@@ -17,6 +17,7 @@ export const FLAG = {
   credentialsDir: '--credentials-dir',
   timeout: '--timeout',
   gitDaemonPort: '--git-daemon-port',
+  volumeSize: '--volume-size',
 } as const;
 
 export interface RepoArg {
@@ -51,6 +52,8 @@ export interface AgentInvocation {
   readonly timeout?: string;
   /** serve only: also export the mirrors read-only over git:// on this port */
   readonly gitDaemonPort?: number;
+  /** serve only: the cache volume's size as a Kubernetes quantity (5Gi), exported as git_cache_volume_size_bytes */
+  readonly volumeSize?: string;
 }
 
 /** The argv after the binary name: `serve --cache-dir /git-cache --interval 60s --metrics-port 9901 --repo ...`. */
@@ -60,6 +63,7 @@ export function agentArgs(invocation: AgentInvocation): string[] {
     if (invocation.interval !== undefined) args.push(FLAG.interval, invocation.interval);
     if (invocation.metricsPort !== undefined) args.push(FLAG.metricsPort, String(invocation.metricsPort));
     if (invocation.gitDaemonPort !== undefined) args.push(FLAG.gitDaemonPort, String(invocation.gitDaemonPort));
+    if (invocation.volumeSize !== undefined) args.push(FLAG.volumeSize, invocation.volumeSize);
   }
   if (invocation.command === 'wait' && invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);
   if (invocation.credentialsDir !== undefined) args.push(FLAG.credentialsDir, invocation.credentialsDir);

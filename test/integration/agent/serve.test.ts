@@ -3,7 +3,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { findTool, testWithTools } from '../../support/tools.js';
@@ -108,6 +108,43 @@ test('serve: /readyz 503 until the first sync, then 200; /healthz; /metrics with
     t.is((await get(served.port, '/nope')).status, 404);
     const promtool = findTool('promtool');
     if (promtool) execFileSync(promtool, ['check', 'metrics'], { input: body, stdio: ['pipe', 'pipe', 'pipe'] });
+  } finally {
+    served.child.kill('SIGTERM');
+    t.is((await served.exited).code, 0);
+  }
+});
+
+test('serve exposes the agent-wide gauges: refresh interval, --volume-size in bytes, and the volume\'s free space', async (t) => {
+  makeUpstream(join(root, 'up'), 'gauges');
+  const url = daemon.url('gauges.git');
+  const cache = join(root, 'cache-gauges');
+  const served = await startServe(['--repo', url, '--cache-dir', cache, '--interval', '2s', '--volume-size', '5Mi']);
+  try {
+    await until('ready', async () => ((await get(served.port, '/readyz')).status === 200 ? true : undefined));
+    const { body } = await get(served.port, '/metrics');
+    t.is(metric(body, 'git_cache_refresh_interval_seconds', ''), 2);
+    t.is(metric(body, 'git_cache_volume_size_bytes', ''), 5_242_880);
+    t.true((metric(body, 'git_cache_volume_available_bytes', '') ?? 0) > 0);
+    t.regex(body, /^git_cache_volume_available_bytes \d+$/m, 'no labels');
+  } finally {
+    served.child.kill('SIGTERM');
+    t.is((await served.exited).code, 0);
+  }
+});
+
+test('serve without --volume-size reports the cache dir\'s filesystem size (statfs) as the volume size', async (t) => {
+  makeUpstream(join(root, 'up'), 'fs-size');
+  const url = daemon.url('fs-size.git');
+  const cache = join(root, 'cache-fs-size');
+  const served = await startServe(['--repo', url, '--cache-dir', cache, '--interval', '90s']);
+  try {
+    await until('ready', async () => ((await get(served.port, '/readyz')).status === 200 ? true : undefined));
+    const { body } = await get(served.port, '/metrics');
+    const fs = statfsSync(cache);
+    t.is(metric(body, 'git_cache_volume_size_bytes', ''), fs.blocks * fs.bsize);
+    t.is(metric(body, 'git_cache_refresh_interval_seconds', ''), 90);
+    const available = metric(body, 'git_cache_volume_available_bytes', '') ?? 0;
+    t.true(available > 0 && available <= fs.blocks * fs.bsize, String(available));
   } finally {
     served.child.kill('SIGTERM');
     t.is((await served.exited).code, 0);

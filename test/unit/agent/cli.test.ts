@@ -36,11 +36,13 @@ test('the args the KRM function renders are exactly what the agent parses', (t) 
     interval: '90s',
     metricsPort: 9902,
     credentialsDir: '/creds',
+    volumeSize: '5Gi',
   });
   const o = options(argv);
   t.is(o.command, 'serve');
   t.is(o.intervalMs, 90_000);
   t.is(o.metricsPort, 9902);
+  t.is(o.volumeSizeBytes, 5 * 2 ** 30);
   t.is(o.credentialsDir, '/creds');
   t.deepEqual(o.repos.map((r) => r.name), ['app', 'custom']);
 });
@@ -61,6 +63,18 @@ test('flags win over env; --flag=value form works; defaults are the contract def
   t.is(o.metricsAddress, '0.0.0.0');
   t.is(o.credentialsDir, '/etc/git-cache/credentials');
   t.false(o.insecureIgnoreHostKey);
+  t.is(o.volumeSizeBytes, undefined, 'no --volume-size: the filesystem size is measured instead');
+});
+
+test('--volume-size takes a Kubernetes quantity for serve only; agentArgs renders it for serve only', (t) => {
+  t.is(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--volume-size', '500Mi']).volumeSizeBytes, 500 * 2 ** 20);
+  t.is(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--volume-size=10G']).volumeSizeBytes, 10e9);
+  t.regex(usage(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--volume-size', '5GB']), /--volume-size: "5GB" is not a size/);
+  t.regex(usage(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--volume-size', '0']), /not a size/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--volume-size', '5Gi']), /serve only/);
+  const repos = [{ name: 'a', url: 'https://h/a.git' }];
+  t.deepEqual(agentArgs({ command: 'serve', repos, cacheDir: '/c', volumeSize: '5Gi' }), ['serve', '--cache-dir', '/c', '--volume-size', '5Gi', '--repo', 'https://h/a.git']);
+  t.deepEqual(agentArgs({ command: 'sync', repos, cacheDir: '/c', volumeSize: '5Gi' }), ['sync', '--cache-dir', '/c', '--repo', 'https://h/a.git']);
 });
 
 test('hostile URLs are usage errors before anything runs', (t) => {
