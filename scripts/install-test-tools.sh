@@ -36,6 +36,12 @@ declare -A APT_TOOLS=(
   [flock]=util-linux
   [setpriv]=util-linux
   [dash]=dash
+  [ssh-keygen]=openssh-client
+  # htpasswd hashes and the TLS certificate of the smart HTTP test server
+  [openssl]=openssl
+  # the full-disk test mounts a small tmpfs
+  [mount]=mount
+  [umount]=mount
   [git]=git
 )
 

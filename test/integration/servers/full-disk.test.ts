@@ -86,7 +86,7 @@ async function fullDisk(t: { teardown(fn: () => Promise<void>): void; pass(messa
   };
 }
 
-const diskTest = testWithTools(['mount', 'umount']);
+const diskTest = testWithTools(['mount', 'umount', 'flock']);
 
 diskTest('a full disk (6 MiB tmpfs): a too-big clone fails cleanly with no half mirror, and a failed update keeps the previous mirror intact', async (t) => {
   const disk = await fullDisk(t);

@@ -21,7 +21,7 @@ import { freePort, makeTempDir, removeDir, waitFor } from '../../support/servers
 import { startSmartHttp } from '../../support/servers/smart-http.js';
 import { createUpstream, git } from '../../support/servers/upstream.js';
 
-const httpTest = testWithTools(['nginx', 'fcgiwrap', 'openssl']);
+const httpTest = testWithTools(['nginx', 'fcgiwrap', 'openssl', 'flock']);
 
 /** Every file of a mirror except pack data: config, FETCH_HEAD, packed-refs, logs, hooks, info. */
 function mirrorTextFiles(dir: string): Array<[string, string]> {

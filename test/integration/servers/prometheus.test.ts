@@ -11,7 +11,7 @@ import { freePort, makeTempDir, removeDir } from '../../support/servers/process.
 import { startPrometheus } from '../../support/servers/prometheus.js';
 import { createUpstream } from '../../support/servers/upstream.js';
 
-const promTest = testWithTools(['prometheus', 'promtool']);
+const promTest = testWithTools(['prometheus', 'promtool', 'flock']);
 
 promTest('Prometheus scrapes git-cache serve and its API returns fetch_total{result="success"} > 0 and git_cache_bytes; promtool accepts /metrics', async (t) => {
   const dir = makeTempDir('prom-agent');

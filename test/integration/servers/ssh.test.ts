@@ -12,7 +12,7 @@ import { isRoot, makeTempDir, removeDir } from '../../support/servers/process.js
 import { startSshd, type SshServer } from '../../support/servers/sshd.js';
 import { createUpstream, git } from '../../support/servers/upstream.js';
 
-const sshTest = testWithTools(['sshd', 'ssh', 'ssh-keygen']);
+const sshTest = testWithTools(['sshd', 'ssh', 'ssh-keygen', 'flock']);
 
 interface Setup {
   server: SshServer;
