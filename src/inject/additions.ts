@@ -183,6 +183,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
       cacheDir: spec.mountPath,
       repos,
       ...(role.longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
+      ...(role.longRunning && spec.volume.size !== undefined ? { volumeSize: spec.volume.size } : {}),
       ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
       ...(role.command === 'wait' ? { timeout: spec.keeper?.waitTimeout } : {}),
       ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),

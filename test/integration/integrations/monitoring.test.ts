@@ -17,16 +17,8 @@ const MONITORING = join(REPO_ROOT, 'monitoring');
 const RULES = join(MONITORING, 'git-cache-rules.yaml');
 const RULE_TESTS = join(MONITORING, 'tests', 'git-cache-rules.test.yaml');
 
-/**
- * Metrics the rules need that the agent does not expose yet (requested from the agent's owner):
- * - git_cache_refresh_interval_seconds: the serve --interval, in seconds (gauge, no labels); the staleness
- *   alert compares a mirror's age with 3 intervals.
- * - git_cache_volume_size_bytes: the cache volume's size (gauge, no labels): the configured size limit
- *   (spec.volume.size, passed to the agent) or else the filesystem's size (statfs); the fill alert compares
- *   the sum of git_cache_bytes with it.
- * When the agent exposes them, the `test.failing` below starts to "pass" and ava fails it: then empty this list.
- */
-const REQUESTED_AGENT_METRICS = ['git_cache_refresh_interval_seconds', 'git_cache_volume_size_bytes'];
+/** Agent-wide gauges the rules compare with (no labels): 3 refresh intervals for staleness, the volume size for fill. */
+const RULE_AGENT_GAUGES = ['git_cache_refresh_interval_seconds', 'git_cache_volume_size_bytes'];
 
 interface RuleFile {
   groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string }> }>;
@@ -170,32 +162,35 @@ test.after.always(async () => {
 
 const testLive = testWithTools(['git', 'prometheus']);
 
-testLive('every metric the rules and the dashboard use is in a real scrape of the agent (except the ones requested from it)', async (t) => {
+testLive('every metric the rules and the dashboard use is in a real scrape of the agent', async (t) => {
   const { exposition } = await liveAgent();
   const scraped = scrapedNames(exposition);
   const used = metricNames([...ruleExpressions(), ...dashboardExpressions().map((entry) => entry.expr)]);
   t.true(used.length >= 8, `only ${used.join(', ')}`);
-  const missing = used.filter((name) => !scraped.has(name) && !REQUESTED_AGENT_METRICS.includes(name));
+  const missing = used.filter((name) => !scraped.has(name));
   t.deepEqual(missing, [], `not in the agent's /metrics:\n${[...scraped].filter((name) => name.startsWith('git_cache_')).join('\n')}`);
   // The contract's four are among them.
   for (const name of ['git_cache_bytes', 'git_cache_last_fetch_seconds', 'git_cache_last_success_timestamp_seconds', 'git_cache_fetch_total']) t.true(used.includes(name), name);
 });
 
-if (findTool('git') && findTool('prometheus')) {
-  test.failing('the agent exposes the metrics the rules need that were requested from it (interval, volume size)', async (t) => {
-    const scraped = scrapedNames((await liveAgent()).exposition);
-    for (const name of REQUESTED_AGENT_METRICS) t.true(scraped.has(name), `${name} is not exposed yet`);
-  });
-}
+testLive('the agent exposes the gauges the rules compare with, without labels: the --interval in seconds and the volume size', async (t) => {
+  const { exposition } = await liveAgent();
+  const value = (name: string): number | undefined => {
+    const line = exposition.split('\n').find((entry) => entry.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  for (const name of RULE_AGENT_GAUGES) t.true(scrapedNames(exposition).has(name), `${name} is not exposed`);
+  t.is(value('git_cache_refresh_interval_seconds'), 2, 'the live agent runs with --interval 2s');
+  t.true((value('git_cache_volume_size_bytes') ?? 0) > 0, 'no --volume-size: the filesystem size');
+});
 
 testLive('a real Prometheus scraping the agent answers every dashboard query with data, and every rule expression without error', async (t) => {
   const { prometheus } = await liveAgent();
   await prometheus.waitForSample('increase(git_cache_fetch_total{result="success"}[1m]) > 0', undefined, 60_000);
   for (const { title, expr } of dashboardExpressions()) {
-    const needsRequested = REQUESTED_AGENT_METRICS.some((name) => expr.includes(name));
     const promql = expr.startsWith('label_values(') ? expr.replace(/^label_values\((.*),\s*[a-z_]+\)$/, '$1') : asGrafanaSends(expr);
     const samples = await prometheus.query(asGrafanaSends(promql));
-    if (!needsRequested) t.true(samples.length > 0, `dashboard "${title}" returned nothing for ${promql}`);
+    t.true(samples.length > 0, `dashboard "${title}" returned nothing for ${promql}`);
   }
   for (const expr of ruleExpressions()) await t.notThrowsAsync(prometheus.query(expr), expr);
 });

@@ -211,6 +211,26 @@ test('volume: emptyDir without size, emptyDir with sizeLimit, or the PVC claimNa
   t.deepEqual(volumeOf({ type: 'pvc', claimName: 'shared-git' }), { name: 'git-cache', persistentVolumeClaim: { claimName: 'shared-git' } });
 });
 
+test('the serving cache container gets --volume-size when spec.volume.size is set; one-shot syncs never do', (t) => {
+  const argsByContainer = (extra: Json): Record<string, string[]> => {
+    const out = inject([deployment('web', { labels: SELECTED })], gitCache({ repos: [{ url: LIB_URL }], ...extra }));
+    const spec = podSpecOf(single(out.items));
+    const cacheContainers = [...containersOf(spec, 'initContainers'), ...containersOf(spec, 'containers')].filter((c) => String(c.name).startsWith('git-cache'));
+    return Object.fromEntries(cacheContainers.map((c) => [String(c.name), c.args as string[]]));
+  };
+  const sizeArg = (args: string[] | undefined): string | undefined => {
+    const at = (args ?? []).indexOf('--volume-size');
+    return at < 0 ? undefined : args?.[at + 1];
+  };
+  const sidecar = argsByContainer({ volume: { size: '5Gi' } });
+  t.is(sizeArg(sidecar['git-cache']), '5Gi');
+  t.is(sizeArg(argsByContainer({})['git-cache']), undefined, 'no size: the agent measures its filesystem');
+  const legacy = argsByContainer({ mode: 'legacy-sidecar', volume: { size: '500Mi' } });
+  t.is(sizeArg(legacy['git-cache']), '500Mi');
+  t.is(sizeArg(legacy['git-cache-init']), undefined);
+  t.is(sizeArg(argsByContainer({ mode: 'init', volume: { size: '5Gi' } })['git-cache']), undefined);
+});
+
 test('a custom mountPath is used for the volume, the mounts and every env value', (t) => {
   const out = inject([deployment('web', { labels: SELECTED })], gitCache({ repos: [{ url: LIB_URL }], mountPath: '/var/cache/git' }));
   const app = containersOf(podSpecOf(single(out.items)), 'containers')[0] as Json;
