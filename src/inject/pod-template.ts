@@ -4,9 +4,9 @@
  * here: `stripInjection` removes exactly what an `InjectionStatus` records, `applyInjection` adds `Additions`.
  */
 import { Pair, Scalar, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, type Node } from 'yaml';
-import { newYamlDocument } from '../krm/yaml-io.js';
+import { newYamlDocument, prerenderedSeqItem } from '../krm/yaml-io.js';
 import { ANNOTATION_STATUS } from '../shared/names.js';
-import type { Additions, EnvVar, Volume, VolumeMount } from './additions.js';
+import type { Additions, CacheContainer, EnvVar, Volume, VolumeMount } from './additions.js';
 import type { InjectionStatus } from './status.js';
 
 const nodeFactory = newYamlDocument();
@@ -140,10 +140,22 @@ export function stripInjection(podTemplate: YAMLMap, status: InjectionStatus, pr
 
 /** Secret modes are decimal in YAML (octal literals differ between YAML 1.1 and 1.2); say the octal beside it. */
 function volumeNode(volume: Volume): Node {
-  const node = toNode(volume) as YAMLMap;
-  const mode = node.getIn(['secret', 'defaultMode'], true);
-  if (isScalar(mode) && typeof mode.value === 'number') mode.comment = ` 0${mode.value.toString(8)}`;
-  return node;
+  return prerenderedSeqItem(JSON.stringify(volume), () => {
+    const node = toNode(volume) as YAMLMap;
+    const mode = node.getIn(['secret', 'defaultMode'], true);
+    if (isScalar(mode) && typeof mode.value === 'number') mode.comment = ` 0${mode.value.toString(8)}`;
+    return node;
+  });
+}
+
+function containerNode(container: CacheContainer): Node {
+  return prerenderedSeqItem(JSON.stringify(container), () => toNode(container));
+}
+
+/** Pre-rendered items print only in block sequences (`- item` lines), so a flow `[]` becomes block. */
+function blockSeq(seq: YAMLSeq): YAMLSeq {
+  seq.flow = false;
+  return seq;
 }
 
 export interface ApplyPlan {
@@ -166,20 +178,21 @@ export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
     const env = plan.envToAdd.get(container.name) ?? [];
     if (env.length > 0) {
       const envSeq = seqAt(container.node, 'env', true) as YAMLSeq;
-      for (const variable of env) envSeq.items.push(toNode(variable));
+      for (const variable of env) blockSeq(envSeq).items.push(prerenderedSeqItem(JSON.stringify(variable), () => toNode(variable)));
     }
-    (seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(toNode(additions.appMount satisfies VolumeMount));
+    const mount: VolumeMount = additions.appMount;
+    blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(JSON.stringify(mount), () => toNode(mount)));
   }
 
   if (additions.initContainers.length > 0) {
     const initContainers = seqAt(spec, 'initContainers', true, 'containers') as YAMLSeq;
-    initContainers.items.unshift(...additions.initContainers.map(toNode));
+    blockSeq(initContainers).items.unshift(...additions.initContainers.map(containerNode));
   }
   if (additions.containers.length > 0) {
-    (seqAt(spec, 'containers', true) as YAMLSeq).items.push(...additions.containers.map(toNode));
+    blockSeq(seqAt(spec, 'containers', true) as YAMLSeq).items.push(...additions.containers.map(containerNode));
   }
   const volumes = seqAt(spec, 'volumes', true) as YAMLSeq;
-  volumes.items.push(...additions.volumes.map(volumeNode));
+  blockSeq(volumes).items.push(...additions.volumes.map(volumeNode));
 
   if (plan.fsGroup !== undefined) (mapAt(spec, 'securityContext', true) as YAMLMap).set('fsGroup', plan.fsGroup);
 
