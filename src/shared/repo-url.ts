@@ -53,6 +53,8 @@ export function parseRepoUrl(input: string): RepoUrlResult {
   // key computation and git's config files.
   if (/[\s\u0000-\u001f\u007f]/.test(input)) return problem('malformed', 'repository URL contains whitespace or control characters');
   if (input.startsWith('-')) return problem('unsupported', `repository URL must not start with "-"; ${SUPPORTED}`);
+  // Percent-encoded control characters: git refuses them in http(s) URLs (CVE-2020-5260's guard), late.
+  if (/%(0[0-9a-f]|1[0-9a-f]|7f)/i.test(input)) return problem('malformed', 'repository URL contains a percent-encoded control character');
   if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(input)) {
     return problem('unsupported', `remote helper transports ("${input.split('::')[0]}::") are not allowed; ${SUPPORTED}`);
   }
@@ -92,6 +94,8 @@ export function parseRepoUrl(input: string): RepoUrlResult {
     return problem('unsupported', `URL scheme "${input.split(':')[0]}" is not allowed (local paths and file:// are refused); ${SUPPORTED}`);
   }
 
+  // `user@host://path` is not scp-like to git: it reads `user@host` as a URL scheme and refuses it.
+  if (input.includes('://')) return problem('malformed', `"${input}" is neither a URL (scheme://host/path) nor scp-like (user@host:path); ${SUPPORTED}`);
   const scp = SCP_FORM.exec(input);
   if (scp) {
     const [, user = '', host = '', path = ''] = scp;
@@ -113,7 +117,8 @@ export function parseRepoUrl(input: string): RepoUrlResult {
  * without a token maps to the same mirror. (The function refuses such URLs anyway; the agent may meet them.)
  */
 export function canonicalRepoUrl(url: string): string {
-  return url.replace(/^(https?:\/\/)[^/@]*@/, '$1');
+  // Up to the LAST "@" of the authority, as parseRepoUrl splits it: a password may hold a raw "@".
+  return url.replace(/^(https?:\/\/)[^/?#]*@/, '$1');
 }
 
 /** key(url): the first 20 hex digits of sha1(canonical(url) + "\n"), i.e. `echo "$url" | sha1sum | cut -c1-20`. */

@@ -163,16 +163,14 @@ test('control: the sandbox does detect a planted ext:: command and a local read 
   t.false(existsSync(join(sandbox.dir, 'cwd', MARKER_TOKEN)));
 });
 
-// Known defect (reported): a scp-like URL whose path starts with "//" is accepted, but git reads
-// `user@host://path` as a URL whose scheme is `user@host` and refuses it ("protocol ... is not supported").
-// Harmless (nothing runs), but the validator should refuse it with a clear message.
-test.failing('parseRepoUrl refuses a scp-like URL whose path starts with "//" (git reads it as scheme user@host)', (t) => {
+// git reads `user@host://path` as a URL whose scheme is `user@host` and refuses it ("protocol ... is not
+// supported"); the validator refuses it up front with a clear message.
+test('parseRepoUrl refuses a scp-like URL whose path starts with "//" (git reads it as scheme user@host)', (t) => {
   t.false(parseRepoUrl('git@127.0.0.1://repo.git').ok);
 });
 
-// Known defect (reported): percent-encoded control characters are accepted in URL paths. Git refuses them for
-// http(s) ("credential url cannot be parsed", the CVE-2020-5260 guard), so the agent would fail late with
-// git's message instead of a clear validation error.
-test.failing('parseRepoUrl refuses percent-encoded newline, carriage return and NUL in a path', (t) => {
+// Git refuses percent-encoded control characters for http(s) ("credential url cannot be parsed", the
+// CVE-2020-5260 guard); the validator refuses them up front instead of letting the agent fail late.
+test('parseRepoUrl refuses percent-encoded newline, carriage return and NUL in a path', (t) => {
   for (const url of ['https://host/repo%0a.git', 'https://host/repo%0D.git', 'https://host/repo%00.git']) t.false(parseRepoUrl(url).ok, url);
 });

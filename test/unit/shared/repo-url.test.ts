@@ -145,9 +145,9 @@ test('canonicalRepoUrl removes http(s) userinfo only', (t) => {
   t.is(canonicalRepoUrl('git@github.com:org/repo.git'), 'git@github.com:org/repo.git');
 });
 
-// Known defect (reported): userinfo is cut at the FIRST "@", while parseRepoUrl splits the authority at the
-// LAST one, so a raw "@" in a password leaves the rest of the password in the canonical URL (and in the key).
-test.failing('canonicalRepoUrl removes all userinfo even when the password holds a raw "@"', (t) => {
+// parseRepoUrl splits the authority at the LAST "@"; canonicalRepoUrl must too, or a raw "@" in a password
+// would leave the rest of the password in the canonical URL (and in the key).
+test('canonicalRepoUrl removes all userinfo even when the password holds a raw "@"', (t) => {
   t.is(canonicalRepoUrl('https://user:p@ss@github.com/org/repo.git'), 'https://github.com/org/repo.git');
 });
 
