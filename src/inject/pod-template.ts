@@ -15,14 +15,12 @@ function toNode(value: unknown): Node {
   return nodeFactory.createNode(value) as Node;
 }
 
-/** The map at `key`, optionally creating it; undefined when absent (or not a map). */
-export function mapAt(parent: YAMLMap, key: string, create = false): YAMLMap | undefined {
+/** The map at `key`, optionally creating it (before `before`, when that key exists, for readable output). */
+export function mapAt(parent: YAMLMap, key: string, create = false, before?: string): YAMLMap | undefined {
   const node = parent.get(key, true);
   if (isMap(node)) return node as YAMLMap;
   if (!create) return undefined;
-  const created = new YAMLMap();
-  parent.set(key, created);
-  return created;
+  return insertBefore(parent, key, node, new YAMLMap(), before);
 }
 
 /** The sequence at `key`, optionally creating it (before `before`, when that key exists, for readable output). */
@@ -30,9 +28,12 @@ export function seqAt(parent: YAMLMap, key: string, create = false, before?: str
   const node = parent.get(key, true);
   if (isSeq(node)) return node as YAMLSeq;
   if (!create) return undefined;
-  const created = new YAMLSeq();
+  return insertBefore(parent, key, node, new YAMLSeq(), before);
+}
+
+function insertBefore<T extends YAMLMap | YAMLSeq>(parent: YAMLMap, key: string, existing: unknown, created: T, before: string | undefined): T {
   const index = before === undefined ? -1 : parent.items.findIndex((pair) => scalarValue(pair.key) === before);
-  if (node === undefined && index >= 0) parent.items.splice(index, 0, new Pair(new Scalar(key), created));
+  if (existing === undefined && index >= 0) parent.items.splice(index, 0, new Pair(new Scalar(key), created));
   else parent.set(key, created);
   return created;
 }
@@ -196,6 +197,6 @@ export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
 
   if (plan.fsGroup !== undefined) (mapAt(spec, 'securityContext', true) as YAMLMap).set('fsGroup', plan.fsGroup);
 
-  const metadata = mapAt(podTemplate, 'metadata', true) as YAMLMap;
+  const metadata = mapAt(podTemplate, 'metadata', true, 'spec') as YAMLMap;
   (mapAt(metadata, 'annotations', true) as YAMLMap).set(ANNOTATION_STATUS, plan.statusAnnotation);
 }
