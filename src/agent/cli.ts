@@ -4,21 +4,19 @@
  */
 import { AGENT_BINARY, AGENT_COMMANDS, FLAG, parseDurationMs, parseRepoArg, type AgentCommand } from '../shared/agent-cli.js';
 import { parseQuantityBytes } from '../shared/quantity.js';
-import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
+import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
 import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Flags only the agent reads (the function never renders them). */
 export const AGENT_FLAG = {
   metricsAddress: '--metrics-address',
-  gitDaemonPort: '--git-daemon-port',
   gitDaemonAddress: '--git-daemon-address',
   insecureIgnoreHostKey: '--insecure-ignore-host-key',
   logLevel: '--log-level',
   parallel: '--parallel',
 } as const;
 
-export const DEFAULT_WAIT_TIMEOUT = '10m';
 
 export interface Repo {
   readonly name: string;
@@ -92,7 +90,7 @@ ${COMMON_HELP}
   ${FLAG.interval} DURATION      refresh interval, e.g. 30s, 5m, 1h (default ${DEFAULT_REFRESH_INTERVAL})
   ${FLAG.metricsPort} PORT        HTTP port for /metrics, /healthz, /readyz (default ${DEFAULT_METRICS_PORT}; 0 = off)
   ${AGENT_FLAG.metricsAddress} ADDR    address to bind it to (default 0.0.0.0)
-  ${AGENT_FLAG.gitDaemonPort} PORT    also serve the mirrors read-only over git:// (git daemon, upload-pack only,
+  ${FLAG.gitDaemonPort} PORT    also serve the mirrors read-only over git:// (git daemon, upload-pack only,
                               exporting DIR only): git clone git://HOST:PORT/<key>.git
   ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
   ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
@@ -120,13 +118,13 @@ const VALUE_FLAGS = new Set<string>([
   FLAG.timeout,
   FLAG.volumeSize,
   AGENT_FLAG.metricsAddress,
-  AGENT_FLAG.gitDaemonPort,
+  FLAG.gitDaemonPort,
   AGENT_FLAG.gitDaemonAddress,
   AGENT_FLAG.logLevel,
   AGENT_FLAG.parallel,
 ]);
 const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey]);
-const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, AGENT_FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
 
 class UsageError extends Error {}
@@ -239,7 +237,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`${AGENT_FLAG.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   const parallelText = single(AGENT_FLAG.parallel) ?? '2';
   if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
-  const daemonPortText = single(AGENT_FLAG.gitDaemonPort);
+  const daemonPortText = single(FLAG.gitDaemonPort);
 
   return {
     kind: 'run',
@@ -252,7 +250,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       metricsAddress: single(AGENT_FLAG.metricsAddress) ?? '0.0.0.0',
       credentialsDir: single(FLAG.credentialsDir) ?? CREDENTIALS_ROOT,
       timeoutMs: parseDuration(FLAG.timeout, single(FLAG.timeout) ?? DEFAULT_WAIT_TIMEOUT),
-      gitDaemonPort: daemonPortText === undefined ? undefined : parsePort(AGENT_FLAG.gitDaemonPort, daemonPortText, false),
+      gitDaemonPort: daemonPortText === undefined ? undefined : parsePort(FLAG.gitDaemonPort, daemonPortText, false),
       gitDaemonAddress: single(AGENT_FLAG.gitDaemonAddress) ?? '0.0.0.0',
       insecureIgnoreHostKey: booleans.has(AGENT_FLAG.insecureIgnoreHostKey),
       logLevel: logLevel as LogLevel,
