@@ -4,6 +4,7 @@
  * logging, and the tail kept for a one-line failure reason.
  */
 import { spawn } from 'node:child_process';
+import { scrub } from './log.js';
 import { gitConfigArgs } from './runtime.js';
 
 export interface GitRun {
@@ -92,12 +93,36 @@ export function runGit(run: GitRun): Promise<GitResult> {
   });
 }
 
-/** The line of git's stderr that says what went wrong (`fatal: ...`, `error: ...`), else the last line. */
+/**
+ * Lines that say why git failed, most telling first. Git's own last `fatal:` line is often only the
+ * consequence: ssh prints "Host key verification failed." and git then "fatal: Could not read from remote
+ * repository."; index-pack dies of ENOSPC ("fatal: write error: No space left on device") and fetch then says
+ * "fatal: fetch-pack: invalid index-pack output".
+ */
+const DIAGNOSTICS: readonly RegExp[] = [
+  /Host key verification failed/i,
+  /Permission denied/i,
+  /No space left on device|Disk quota exceeded/i,
+  /Authentication failed/i,
+  /Could not resolve host/i,
+  /Connection refused/i,
+  /Repository not found|repository '[^']*' not found|does not appear to be a git repository/i,
+];
+
+const PROGRESS = /^(?:remote: )?(?:Counting|Compressing|Enumerating|Receiving|Resolving)\b/;
+
+/**
+ * One line saying what went wrong: the newest line naming a known cause (in DIAGNOSTICS order), else git's last
+ * `fatal:`/`error:` line, else the last line. URL userinfo is scrubbed here already; callers log it through the
+ * logger, which also scrubs known secret values.
+ */
 export function failureReason(result: GitResult): string {
   if (result.aborted) return 'stopped';
-  const lines = result.stderrTail.filter((line) => !/^(?:remote: )?(?:Counting|Compressing|Enumerating|Receiving|Resolving)\b/.test(line));
-  const fatal = [...lines].reverse().find((line) => /^(fatal|error):/.test(line));
-  const chosen = fatal ?? lines[lines.length - 1];
-  if (chosen) return chosen.trim();
+  const lines = result.stderrTail.filter((line) => !PROGRESS.test(line));
+  const newestFirst = [...lines].reverse();
+  const diagnostic = DIAGNOSTICS.map((pattern) => newestFirst.find((line) => pattern.test(line))).find((line) => line !== undefined);
+  const fatal = newestFirst.find((line) => /^(fatal|error):/.test(line));
+  const chosen = diagnostic ?? fatal ?? lines[lines.length - 1];
+  if (chosen) return scrub(chosen.trim());
   return result.signal ? `git was killed by ${result.signal}` : `git exited with code ${result.code}`;
 }

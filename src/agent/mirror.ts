@@ -178,7 +178,12 @@ async function removeStagingFor(ctx: MirrorContext, repo: Repo): Promise<void> {
   }
 }
 
-async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string): Promise<void> {
+/**
+ * Deletes what a dead git left in the mirror: lock files and temporary objects (objects/pack/tmp_pack_*,
+ * tmp_idx_*, objects/tmp_obj_*, objects/incoming-*). Only while holding the repo's lock with no git of ours
+ * running: every git that writes here runs under that lock, so none of these files can belong to a live one.
+ */
+async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
   const entries = await readdir(mirror, { recursive: true });
   const removed: string[] = [];
   for (const entry of entries) {
@@ -186,7 +191,7 @@ async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string): 
     await rm(join(mirror, entry), { recursive: true, force: true });
     removed.push(entry);
   }
-  if (removed.length > 0) ctx.logger.warn('stale_git_files_removed', { repo: repo.name, files: removed, reason: 'left by a killed git run' });
+  if (removed.length > 0) ctx.logger.warn('stale_git_files_removed', { repo: repo.name, files: removed, reason });
 }
 
 /**
@@ -198,7 +203,7 @@ async function recover(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<
   await removeStagingFor(ctx, repo);
   if (!(await exists(mirror))) return;
   const isDir = (await lstat(mirror)).isDirectory();
-  if (isDir) await removeLeftovers(ctx, repo, mirror);
+  if (isDir) await removeLeftovers(ctx, repo, mirror, 'left by a killed git run');
   const problem = await mirrorProblem(mirror);
   if (problem && problem !== 'incomplete') {
     await quarantine(ctx, repo, mirror, problem);
@@ -244,15 +249,25 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<nu
   if (remote?.stdout.trim() !== repo.url) await git(ctx, local, [`--git-dir=${mirror}`, 'config', 'remote.origin.url', repo.url]);
   const started = Date.now();
   ctx.logger.debug('fetch_started', { repo: repo.name });
-  await git(ctx, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [
-    `--git-dir=${mirror}`,
-    'fetch',
-    '--prune',
-    '--atomic',
-    '--no-write-fetch-head',
-    '--progress',
-    'origin',
-  ]);
+  try {
+    await git(ctx, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [
+      `--git-dir=${mirror}`,
+      'fetch',
+      '--prune',
+      '--atomic',
+      '--no-write-fetch-head',
+      '--progress',
+      'origin',
+    ]);
+  } catch (error) {
+    // A fetch that dies of ENOSPC leaves objects/pack/tmp_pack_* as big as the free space was: left there, the
+    // volume stays full and every later clone or fetch on it fails too. git has exited, runGit has SIGKILLed
+    // what was left of its process group, and we still hold the lock, so no other writer is at work here.
+    await removeLeftovers(ctx, repo, mirror, 'left by a failed fetch').catch((cleanupError: unknown) =>
+      ctx.logger.warn('stale_git_files_not_removed', { repo: repo.name, reason: cleanupError instanceof Error ? cleanupError.message : String(cleanupError) }),
+    );
+    throw error;
+  }
   await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
   return Date.now() - started;
 }

@@ -43,7 +43,8 @@ test('ssh under a UID without passwd entry: plain ssh refuses, the agent (nss_wr
     const events = parseEvents(run.stderr);
     t.true(events.some((e) => e.event === 'nss_wrapper_enabled'));
     const failure = events.find((e) => e.event === 'sync_failed');
-    t.regex(String(failure?.reason), /Could not read from remote/);
+    // The reason names the cause (ssh reached the TCP connect), not git's closing "Could not read from remote".
+    t.regex(String(failure?.reason), /Connection refused/);
     // git's stderr (debug level) shows how far ssh got: to the TCP connect, past getpwuid() and the key check.
     t.true(events.some((e) => e.event === 'git_stderr' && /Connection refused/.test(String(e.line))), run.stderr);
     t.false(run.stderr.includes('No user exists'), run.stderr);

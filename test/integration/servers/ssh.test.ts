@@ -71,10 +71,10 @@ sshTest('ssh with a known_hosts entry for another key is refused: non-zero exit,
   t.notRegex(s.server.log(), /Accepted publickey/, 'the client never authenticated to the impostor');
 });
 
-// Known defect (reported): git's last "fatal:" line ("Could not read from remote repository.") is chosen as the
-// reason, and ssh's own line saying why ("Host key verification failed.") is dropped, so a MITM or a rotated
-// host key looks like a network error in the logs and in the exit reason.
-sshTest.failing('the one-line reason for a wrong host key says "Host key verification failed"', async (t) => {
+// Once a defect: git's last "fatal:" line ("Could not read from remote repository.") was chosen as the reason and
+// ssh's own line saying why ("Host key verification failed.") was dropped, so a MITM or a rotated host key looked
+// like a network error in the logs and in the exit reason. failureReason now prefers known cause lines.
+sshTest('the one-line reason for a wrong host key says "Host key verification failed"', async (t) => {
   const s = await setup((fn) => t.teardown(fn));
   writeSshCredentials(s.credentialsDir, 'app', { privateKey: s.server.clientPrivateKey, knownHosts: s.server.wrongKnownHosts });
   const result = await runAgentToEnd(syncArgs(s));
@@ -104,7 +104,7 @@ sshTest('ssh with an unauthorized client key fails cleanly (non-zero, one-line r
   writeSshCredentials(s.credentialsDir, 'app', { privateKey: s.server.unauthorizedPrivateKey, knownHosts: s.server.knownHosts });
   const result = await runAgentToEnd(syncArgs(s));
   t.not(result.code, 0);
-  t.regex(failureMessage(result.stderr), /Permission denied|Could not read from remote/);
+  t.regex(failureMessage(result.stderr), /Permission denied/);
   t.false(existsSync(mirrorPath(s.cacheDir, s.url)));
 });
 
