@@ -140,8 +140,21 @@ export function stripInjection(podTemplate: YAMLMap, status: InjectionStatus, pr
 }
 
 /** Secret modes are decimal in YAML (octal literals differ between YAML 1.1 and 1.2); say the octal beside it. */
+// Additions are built once per repo set and shared by every workload that gets them (see transform.ts), so
+// their JSON, the key of their pre-rendered text, is computed once per object too.
+const contentKeys = new WeakMap<object, string>();
+
+function contentKey(value: object): string {
+  let key = contentKeys.get(value);
+  if (key === undefined) {
+    key = JSON.stringify(value);
+    contentKeys.set(value, key);
+  }
+  return key;
+}
+
 function volumeNode(volume: Volume): Node {
-  return prerenderedSeqItem(JSON.stringify(volume), () => {
+  return prerenderedSeqItem(contentKey(volume), () => {
     const node = toNode(volume) as YAMLMap;
     const mode = node.getIn(['secret', 'defaultMode'], true);
     if (isScalar(mode) && typeof mode.value === 'number') mode.comment = ` 0${mode.value.toString(8)}`;
@@ -150,7 +163,7 @@ function volumeNode(volume: Volume): Node {
 }
 
 function containerNode(container: CacheContainer): Node {
-  return prerenderedSeqItem(JSON.stringify(container), () => toNode(container));
+  return prerenderedSeqItem(contentKey(container), () => toNode(container));
 }
 
 /** Pre-rendered items print only in block sequences (`- item` lines), so a flow `[]` becomes block. */
@@ -179,10 +192,10 @@ export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
     const env = plan.envToAdd.get(container.name) ?? [];
     if (env.length > 0) {
       const envSeq = seqAt(container.node, 'env', true) as YAMLSeq;
-      for (const variable of env) blockSeq(envSeq).items.push(prerenderedSeqItem(JSON.stringify(variable), () => toNode(variable)));
+      for (const variable of env) blockSeq(envSeq).items.push(prerenderedSeqItem(contentKey(variable), () => toNode(variable)));
     }
     const mount: VolumeMount = additions.appMount;
-    blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(JSON.stringify(mount), () => toNode(mount)));
+    blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(contentKey(mount), () => toNode(mount)));
   }
 
   if (additions.initContainers.length > 0) {

@@ -17,7 +17,7 @@ import {
   CONFIG_KIND,
   VERSION,
 } from '../shared/names.js';
-import { addedNames, buildAdditions, type EnvVar } from './additions.js';
+import { addedNames, buildAdditions, type Additions, type EnvVar } from './additions.js';
 import { applyInjection, containerViews, mapAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
 import { selectorMatches, type Labels } from './selector.js';
 import { generatedResources, type Resource } from './generated.js';
@@ -87,6 +87,24 @@ function reposFor(config: ResolvedConfig, annotation: string | undefined): Resol
   return [...new Set(names)].map((name) => config.repos.find((repo) => repo.name === name) as ResolvedRepo);
 }
 
+// What a repo set gets is the same for every workload: build it once per config and repo set.
+const additionsCache = new WeakMap<ResolvedConfig, Map<string, Additions>>();
+
+function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Additions {
+  let byRepos = additionsCache.get(config);
+  if (!byRepos) {
+    byRepos = new Map();
+    additionsCache.set(config, byRepos);
+  }
+  const key = repos.map((repo) => repo.name).join(',');
+  let additions = byRepos.get(key);
+  if (!additions) {
+    additions = buildAdditions(config, repos);
+    byRepos.set(key, additions);
+  }
+  return additions;
+}
+
 function planInjection(
   context: ItemContext,
   config: ResolvedConfig,
@@ -101,7 +119,7 @@ function planInjection(
     results.push(result(context, 'error', 'selected workload has no pod spec to inject into', specPath));
     return undefined;
   }
-  const additions = buildAdditions(config, repos);
+  const additions = additionsFor(config, repos);
   const ours = addedNames(additions);
   const previousContainers = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
   const previousVolumes = new Set(previous?.volumes ?? []);

@@ -81,9 +81,31 @@ function attachItemCommentsToFirstKey(items: unknown): void {
 
 function printResourceList(doc: Document, results: readonly KrmResult[]): string {
   attachItemCommentsToFirstKey(doc.get('items', true));
-  if (results.length > 0) doc.set('results', doc.createNode(results.map(withoutUndefined)));
-  else doc.delete('results');
-  return printYamlDocument(doc);
+  doc.delete('results');
+  const printed = printYamlDocument(doc);
+  if (results.length === 0) return printed;
+  return `${printed.endsWith('\n') ? printed : `${printed}\n`}results:\n${results.map(printResult).join('')}`;
+}
+
+/**
+ * Results are many (one per injected workload) and of one small shape, so they are printed directly rather than
+ * built as YAML nodes: a JSON string is a valid YAML double-quoted scalar, with the same escapes.
+ */
+function printResult(result: KrmResult): string {
+  const lines = [`- severity: ${result.severity}`, `  message: ${JSON.stringify(result.message)}`];
+  const ref = result.resourceRef;
+  if (ref && Object.values(ref).some((value) => value !== undefined)) {
+    lines.push('  resourceRef:');
+    for (const key of ['apiVersion', 'kind', 'name', 'namespace'] as const) {
+      if (ref[key] !== undefined) lines.push(`    ${key}: ${JSON.stringify(ref[key])}`);
+    }
+  }
+  if (result.field) lines.push('  field:', `    path: ${JSON.stringify(result.field.path)}`);
+  if (result.file) {
+    lines.push('  file:', `    path: ${JSON.stringify(result.file.path)}`);
+    if (result.file.index !== undefined) lines.push(`    index: ${result.file.index}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function withoutUndefined(result: KrmResult): KrmResult {
