@@ -21,18 +21,21 @@
  *   own); then, as the kubelet does with native sidecars, the still-running containers get SIGTERM, and
  *   SIGKILL after the grace period.
  *
- * `command: [git-cache]` resolves to this repository's agent: test/support/pod-runner/bin is first on PATH.
+ * `command: [git-cache]` resolves to this repository's agent: the checkout is mounted read-only at
+ * /opt/git-cache-checkout and its test/support/pod-runner/bin is first on PATH.
  * Not emulated: images (every container sees the host's / read-only or with a private writable layer),
  * seccomp, cgroup limits, restarts, probes other than the sidecar's startupProbe, subPath, projected volumes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeDir, sleep } from './servers/process.js';
-import { findTool } from './tools.js';
+import { REPO_ROOT, findTool } from './tools.js';
 
 export const POD_RUNNER_BIN = fileURLToPath(new URL('./pod-runner/bin', import.meta.url));
+/** Where every container sees this checkout (read-only), so `git-cache` resolves to its agent. */
+const CHECKOUT_IN_CONTAINER = '/opt/git-cache-checkout';
 
 export interface EnvVar {
   name: string;
@@ -230,6 +233,11 @@ function containerScript(pod: PodSpec, container: Container, volumeDirs: Readonl
     // host's /tmp and must not show through the overlay.
     'mount -t tmpfs -o mode=1777 gc-tmp "$R/tmp"',
   ];
+  // The agent runs from this checkout (test/support/pod-runner/bin/git-cache), mounted read-only at a fixed
+  // path: where the checkout really is (a fresh clone under /tmp in CI, say) may be hidden by the private /tmp
+  // or by a volume mounted at /tmp.
+  const checkout = `"$R"${quote(CHECKOUT_IN_CONTAINER)}`;
+  lines.push(`mkdir -p ${checkout}`, `mount --bind ${quote(REPO_ROOT)} ${checkout}`, `mount -o remount,bind,ro ${checkout}`);
   const mounts = [...(container.volumeMounts ?? [])].sort((a, b) => a.mountPath.split('/').length - b.mountPath.split('/').length);
   for (const mount of mounts) {
     if (mount.subPath) throw new Error(`container ${container.name}: subPath is not emulated`);
@@ -242,7 +250,7 @@ function containerScript(pod: PodSpec, container: Container, volumeDirs: Readonl
   }
   if (container.securityContext?.readOnlyRootFilesystem) lines.push('mount -o remount,ro "$R"');
   const env = [
-    `PATH=${POD_RUNNER_BIN}:${dirname(process.execPath)}:${DEFAULT_PATH}`,
+    `PATH=${posix.join(CHECKOUT_IN_CONTAINER, relative(REPO_ROOT, POD_RUNNER_BIN))}:${dirname(process.execPath)}:${DEFAULT_PATH}`,
     `HOSTNAME=pod-runner`,
     `HOME=${who.uid === 0 ? '/root' : '/'}`,
     ...(container.env ?? []).map((variable) => `${variable.name}=${variable.value ?? ''}`),
