@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestFn } from 'ava';
 import { REPO_ROOT } from './tools.js';
 
 export const GIT_TEST_ENV: Record<string, string> = {
@@ -174,6 +175,32 @@ export async function startGitDaemon(basePath: string, port?: number): Promise<G
 }
 
 /** How the tests start the agent: from source through tsx, so they always test the current code. */
+/**
+ * A temp root with a `git daemon` serving `<root>/up`, started before a test file's tests and stopped (root
+ * removed) after them. Read `root` and `daemon` inside tests, not at module level.
+ */
+export function gitDaemonFixture(test: TestFn, prefix: string): { readonly root: string; readonly daemon: GitDaemon } {
+  const fixture: { root: string; daemon: GitDaemon | undefined } = { root: '', daemon: undefined };
+  test.before(async () => {
+    fixture.root = tempDir(prefix);
+    mkdirSync(join(fixture.root, 'up'));
+    fixture.daemon = await startGitDaemon(join(fixture.root, 'up'));
+  });
+  test.after.always(async () => {
+    await fixture.daemon?.stop();
+    if (fixture.root) rmSync(fixture.root, { recursive: true, force: true });
+  });
+  return {
+    get root() {
+      return fixture.root;
+    },
+    get daemon() {
+      if (!fixture.daemon) throw new Error('the git daemon fixture is used before its test.before hook ran');
+      return fixture.daemon;
+    },
+  };
+}
+
 export const AGENT_MAIN = join(REPO_ROOT, 'src', 'agent', 'main.ts');
 
 export function agentCommand(args: readonly string[]): [string, string[]] {

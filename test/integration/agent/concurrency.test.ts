@@ -17,26 +17,12 @@ import {
   parseEvents,
   refsOf,
   runAgent,
-  startGitDaemon,
-  tempDir,
-  type GitDaemon,
+    gitDaemonFixture,
 } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock']);
 
-let root: string;
-let daemon: GitDaemon;
-
-test.before(async () => {
-  root = tempDir('agent-concurrency');
-  mkdirSync(join(root, 'up'));
-  daemon = await startGitDaemon(join(root, 'up'));
-});
-
-test.after.always(async () => {
-  await daemon?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+const upstreams = gitDaemonFixture(test, 'agent-concurrency');
 
 interface LiveAgent {
   readonly child: ChildProcess;
@@ -90,9 +76,9 @@ async function holdLock(lockFile: string): Promise<{ release(): Promise<void> }>
 }
 
 test('8 concurrent agents on one dir all succeed with exactly one clone, and their fetches coalesce into one', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'many');
-  const url = daemon.url('many.git');
-  const cache = join(root, 'cache-many');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'many');
+  const url = upstreams.daemon.url('many.git');
+  const cache = join(upstreams.root, 'cache-many');
   const key = repoKey(url);
   mkdirSync(join(cache, '.locks'), { recursive: true });
   const args = ['sync', '--repo', url, '--cache-dir', cache, '--log-level', 'debug'];
@@ -107,7 +93,7 @@ test('8 concurrent agents on one dir all succeed with exactly one clone, and the
   const actions = (rs: typeof results, event: string): number => rs.filter((r) => r.events.some((e) => e.event === event)).length;
   t.is(actions(results, 'clone_done'), 1);
   t.is(actions(results, 'fetch_coalesced'), 7);
-  t.is(daemon.uploadPacks('many.git'), 1, daemon.log());
+  t.is(upstreams.daemon.uploadPacks('many.git'), 1, upstreams.daemon.log());
   t.deepEqual(refsOf(join(cache, `${key}.git`)), upstream.refs());
 
   // Round 2: new upstream commits; 8 agents again queue up; one fetches, seven coalesce.
@@ -120,18 +106,18 @@ test('8 concurrent agents on one dir all succeed with exactly one clone, and the
   for (const r of results) t.is(r.code, 0, r.stderr);
   t.is(actions(results, 'fetch_done'), 1);
   t.is(actions(results, 'fetch_coalesced'), 7);
-  t.is(daemon.uploadPacks('many.git'), 2);
+  t.is(upstreams.daemon.uploadPacks('many.git'), 2);
   t.deepEqual(refsOf(join(cache, `${key}.git`)), upstream.refs());
 });
 
 test('8 agents started together without coordination all succeed and clone once', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'herd');
-  const url = daemon.url('herd.git');
-  const cache = join(root, 'cache-herd');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'herd');
+  const url = upstreams.daemon.url('herd.git');
+  const cache = join(upstreams.root, 'cache-herd');
   const results = await Promise.all(Array.from({ length: 8 }, () => runAgent(['sync', '--repo', url, '--cache-dir', cache])));
   for (const r of results) t.is(r.code, 0, r.stderr);
   t.is(results.filter((r) => r.events.some((e) => e.event === 'clone_done')).length, 1);
-  t.true(daemon.uploadPacks('herd.git') < 8, daemon.log());
+  t.true(upstreams.daemon.uploadPacks('herd.git') < 8, upstreams.daemon.log());
   t.deepEqual(refsOf(join(cache, `${repoKey(url)}.git`)), upstream.refs());
 });
 
@@ -147,17 +133,17 @@ function killTree(pid: number): void {
 }
 
 test('kill -9 of the agent and its git at random moments during clone and fetch never leaves a broken mirror', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'crash');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'crash');
   // Some incompressible history so clone and fetch take long enough to be interrupted mid-way.
-  const work = join(root, 'up', 'crash.work');
+  const work = join(upstreams.root, 'up', 'crash.work');
   for (let i = 0; i < 4; i++) {
     writeFileSync(join(work, `random-${i}.bin`), randomBytes(4 << 20));
     git(['add', '-A'], work);
     git(['commit', '-q', '-m', `random ${i}`], work);
   }
   git(['push', '-q', upstream.path, 'main'], work);
-  const url = daemon.url('crash.git');
-  const cache = join(root, 'cache-crash');
+  const url = upstreams.daemon.url('crash.git');
+  const cache = join(upstreams.root, 'cache-crash');
   const mirror = join(cache, `${repoKey(url)}.git`);
   const args = ['sync', '--repo', url, '--cache-dir', cache];
 

@@ -7,23 +7,11 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync }
 import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { findTool, testWithTools } from '../../support/tools.js';
-import { agentCommand, assertMirrorSound, freePort, git, makeUpstream, parseEvents, refsOf, startGitDaemon, tempDir, type GitDaemon } from '../../support/git-fixtures.js';
+import { agentCommand, assertMirrorSound, freePort, git, makeUpstream, parseEvents, refsOf, startGitDaemon, gitDaemonFixture } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock']);
 
-let root: string;
-let daemon: GitDaemon;
-
-test.before(async () => {
-  root = tempDir('agent-serve');
-  mkdirSync(join(root, 'up'));
-  daemon = await startGitDaemon(join(root, 'up'));
-});
-
-test.after.always(async () => {
-  await daemon?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+const upstreams = gitDaemonFixture(test, 'agent-serve');
 
 interface Served {
   readonly child: ChildProcess;
@@ -80,9 +68,9 @@ async function holdLock(lockFile: string): Promise<{ release(): Promise<void> }>
 }
 
 test('serve: /readyz 503 until the first sync, then 200; /healthz; /metrics with repo labels', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'ready');
-  const url = daemon.url('ready.git');
-  const cache = join(root, 'cache-ready');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'ready');
+  const url = upstreams.daemon.url('ready.git');
+  const cache = join(upstreams.root, 'cache-ready');
   const key = repoKey(url);
   mkdirSync(join(cache, '.locks'), { recursive: true });
   // Another agent "is cloning": ours must wait, and say it is not ready meanwhile.
@@ -115,9 +103,9 @@ test('serve: /readyz 503 until the first sync, then 200; /healthz; /metrics with
 });
 
 test('serve exposes the agent-wide gauges: refresh interval, --volume-size in bytes, and the volume\'s free space', async (t) => {
-  makeUpstream(join(root, 'up'), 'gauges');
-  const url = daemon.url('gauges.git');
-  const cache = join(root, 'cache-gauges');
+  makeUpstream(join(upstreams.root, 'up'), 'gauges');
+  const url = upstreams.daemon.url('gauges.git');
+  const cache = join(upstreams.root, 'cache-gauges');
   const served = await startServe(['--repo', url, '--cache-dir', cache, '--interval', '2s', '--volume-size', '5Mi']);
   try {
     await until('ready', async () => ((await get(served.port, '/readyz')).status === 200 ? true : undefined));
@@ -133,9 +121,9 @@ test('serve exposes the agent-wide gauges: refresh interval, --volume-size in by
 });
 
 test('serve without --volume-size reports the cache dir\'s filesystem size (statfs) as the volume size', async (t) => {
-  makeUpstream(join(root, 'up'), 'fs-size');
-  const url = daemon.url('fs-size.git');
-  const cache = join(root, 'cache-fs-size');
+  makeUpstream(join(upstreams.root, 'up'), 'fs-size');
+  const url = upstreams.daemon.url('fs-size.git');
+  const cache = join(upstreams.root, 'cache-fs-size');
   const served = await startServe(['--repo', url, '--cache-dir', cache, '--interval', '90s']);
   try {
     await until('ready', async () => ((await get(served.port, '/readyz')).status === 200 ? true : undefined));
@@ -152,13 +140,13 @@ test('serve without --volume-size reports the cache dir\'s filesystem size (stat
 });
 
 test('serve: upstream down keeps the last good mirror and readiness, counts errors; SIGHUP re-syncs; SIGTERM exits 0', async (t) => {
-  const ownRoot = join(root, 'outage');
+  const ownRoot = join(upstreams.root, 'outage');
   mkdirSync(ownRoot);
   const upstream = makeUpstream(ownRoot, 'flaky');
   let flaky = await startGitDaemon(ownRoot);
   const port = flaky.port;
   const url = flaky.url('flaky.git');
-  const cache = join(root, 'cache-outage');
+  const cache = join(upstreams.root, 'cache-outage');
   const mirror = join(cache, `${repoKey(url)}.git`);
   const served = await startServe(['--repo', url, '--cache-dir', cache, '--interval', '1h']);
   try {
@@ -208,14 +196,14 @@ test('serve: upstream down keeps the last good mirror and readiness, counts erro
 });
 
 test('serve: SIGTERM during a clone stops git, exits 0, and leaves no mirror or staging behind', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'big');
-  const work = join(root, 'up', 'big.work');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'big');
+  const work = join(upstreams.root, 'up', 'big.work');
   for (let i = 0; i < 6; i++) writeFileSync(join(work, `r${i}.bin`), randomBytes(4 << 20));
   git(['add', '-A'], work);
   git(['commit', '-q', '-m', 'big'], work);
   git(['push', '-q', upstream.path, 'main'], work);
-  const url = daemon.url('big.git');
-  const cache = join(root, 'cache-big');
+  const url = upstreams.daemon.url('big.git');
+  const cache = join(upstreams.root, 'cache-big');
   const served = await startServe(['--repo', url, '--cache-dir', cache]);
   await until('clone started', () => (served.events().some((e) => e.event === 'clone_started') ? true : undefined));
   served.child.kill('SIGTERM');
@@ -227,15 +215,15 @@ test('serve: SIGTERM during a clone stops git, exits 0, and leaves no mirror or 
 });
 
 test('serve --git-daemon-port exports the mirrors read-only over git://, and nothing else', async (t) => {
-  const upstream = makeUpstream(join(root, 'up'), 'exported');
-  const url = daemon.url('exported.git');
-  const cache = join(root, 'cache-exported');
+  const upstream = makeUpstream(join(upstreams.root, 'up'), 'exported');
+  const url = upstreams.daemon.url('exported.git');
+  const cache = join(upstreams.root, 'cache-exported');
   const gitPort = await freePort();
   const served = await startServe(['--repo', url, '--cache-dir', cache, '--git-daemon-port', String(gitPort), '--git-daemon-address', '127.0.0.1']);
   try {
     await until('ready', async () => ((await get(served.port, '/readyz')).status === 200 ? true : undefined));
     const key = repoKey(url);
-    const clone = join(root, 'from-agent-daemon');
+    const clone = join(upstreams.root, 'from-agent-daemon');
     await until('agent daemon serves', () => {
       try {
         git(['clone', '-q', '--mirror', `git://127.0.0.1:${gitPort}/${key}.git`, clone]);
@@ -247,7 +235,7 @@ test('serve --git-daemon-port exports the mirrors read-only over git://, and not
     });
     t.deepEqual(refsOf(clone), upstream.refs());
     // No pushes.
-    const work = join(root, 'push-attempt');
+    const work = join(upstreams.root, 'push-attempt');
     git(['clone', '-q', `git://127.0.0.1:${gitPort}/${key}.git`, work]);
     writeFileSync(join(work, 'x'), 'x');
     git(['add', 'x'], work);
@@ -264,9 +252,9 @@ test('serve --git-daemon-port exports the mirrors read-only over git://, and not
 });
 
 test('serve: SIGTERM while waiting for another agent\'s lock exits 0 without touching the cache', async (t) => {
-  makeUpstream(join(root, 'up'), 'waiting');
-  const url = daemon.url('waiting.git');
-  const cache = join(root, 'cache-waiting');
+  makeUpstream(join(upstreams.root, 'up'), 'waiting');
+  const url = upstreams.daemon.url('waiting.git');
+  const cache = join(upstreams.root, 'cache-waiting');
   mkdirSync(join(cache, '.locks'), { recursive: true });
   const lock = await holdLock(join(cache, '.locks', `${repoKey(url)}.lock`));
   const served = await startServe(['--repo', url, '--cache-dir', cache, '--log-level', 'debug']);

@@ -7,28 +7,16 @@ import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { testWithTools } from '../../support/tools.js';
 import { REPO_ROOT } from '../../support/tools.js';
-import { assertMirrorSound, git, makeUpstream, refsOf, runAgent, runProcess, startGitDaemon, tempDir, type GitDaemon } from '../../support/git-fixtures.js';
+import { assertMirrorSound, git, makeUpstream, refsOf, runAgent, runProcess, gitDaemonFixture } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock', 'dash', 'sha1sum']);
 
-let root: string;
-let daemon: GitDaemon;
-
-test.before(async () => {
-  root = tempDir('agent-sync');
-  mkdirSync(join(root, 'up'));
-  daemon = await startGitDaemon(join(root, 'up'));
-});
-
-test.after.always(async () => {
-  await daemon?.stop();
-  if (root) rmSync(root, { recursive: true, force: true });
-});
+const upstreams = gitDaemonFixture(test, 'agent-sync');
 
 function fresh(name: string): { url: string; upstream: ReturnType<typeof makeUpstream>; cache: string; mirror: string } {
-  const upstream = makeUpstream(join(root, 'up'), name);
-  const url = daemon.url(`${name}.git`);
-  const cache = join(root, `cache-${name}`);
+  const upstream = makeUpstream(join(upstreams.root, 'up'), name);
+  const url = upstreams.daemon.url(`${name}.git`);
+  const cache = join(upstreams.root, `cache-${name}`);
   return { url, upstream, cache, mirror: join(cache, `${repoKey(url)}.git`) };
 }
 
@@ -76,19 +64,19 @@ test('re-sync fetches new commits and prunes deleted branches; an unchanged repo
 test('git clone --reference-if-able borrows from the mirror (alternates) and --dissociate makes it independent', async (t) => {
   const { url, cache, mirror } = fresh('borrow');
   t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
-  const work = join(root, 'borrow-clone');
+  const work = join(upstreams.root, 'borrow-clone');
   git(['clone', '-q', '--reference-if-able', mirror, '--', url, work]);
   const alternates = readFileSync(join(work, '.git', 'objects', 'info', 'alternates'), 'utf8');
   t.true(alternates.includes(mirror));
   git(['-C', work, 'fsck', '--no-progress']);
-  const independent = join(root, 'borrow-dissociated');
+  const independent = join(upstreams.root, 'borrow-dissociated');
   git(['clone', '-q', '--reference-if-able', mirror, '--dissociate', '--', url, independent]);
   t.false(existsSync(join(independent, '.git', 'objects', 'info', 'alternates')));
 });
 
 test('hostile URLs are refused with exit 2 and a one-line reason before git or the cache dir are touched', async (t) => {
-  const marker = join(root, 'pwned');
-  const cache = join(root, 'cache-hostile');
+  const marker = join(upstreams.root, 'pwned');
+  const cache = join(upstreams.root, 'cache-hostile');
   const hostile = [`ext::sh -c touch% ${marker}`, `ext::sh`, 'file:///etc', '/etc', `-oProxyCommand=touch ${marker}`, `ssh://-oProxyCommand=touch%20${marker}/y`, `--upload-pack=touch ${marker}`];
   for (const url of hostile) {
     const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
@@ -105,8 +93,8 @@ test('hostile URLs are refused with exit 2 and a one-line reason before git or t
 });
 
 test('an unreachable upstream fails sync with exit 1 and a one-line JSON reason, leaving no mirror and no staging', async (t) => {
-  const cache = join(root, 'cache-down');
-  const url = `git://127.0.0.1:${daemon.port}/does-not-exist.git`;
+  const cache = join(upstreams.root, 'cache-down');
+  const url = `git://127.0.0.1:${upstreams.daemon.port}/does-not-exist.git`;
   const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
   t.is(run.code, 1);
   const last = run.events[run.events.length - 1];
@@ -163,12 +151,12 @@ test('the clone helper (run by dash) borrows from a usable mirror and falls back
   const { url, cache } = fresh('helper');
   t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
   const helper = join(cache, 'bin', 'git-clone-cached');
-  const target = join(root, 'helper-clone');
+  const target = join(upstreams.root, 'helper-clone');
   const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CACHE_DIR: '' };
   const out = execFileSync('dash', [helper, url, target], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   t.is(out, '');
   t.true(existsSync(join(target, '.git', 'objects', 'info', 'alternates')));
-  const dissociated = join(root, 'helper-dissociated');
+  const dissociated = join(upstreams.root, 'helper-dissociated');
   const res = await runProcess('dash', [helper, '--dissociate', url, dissociated, '--quiet'], { GIT_CACHE_DIR: cache });
   t.is(res.code, 0, res.stderr);
   t.regex(res.stderr, /--reference-if-able .* --dissociate/);
@@ -176,23 +164,23 @@ test('the clone helper (run by dash) borrows from a usable mirror and falls back
   t.true(existsSync(join(dissociated, 'file.txt')));
 
   // Another repo has no mirror in this cache: plain clone, and it says so.
-  const other = makeUpstream(join(root, 'up'), 'helper-other');
+  const other = makeUpstream(join(upstreams.root, 'up'), 'helper-other');
   t.truthy(other);
-  const plain = join(root, 'helper-plain');
-  const fallback = await runProcess('dash', [helper, daemon.url('helper-other.git'), plain], { GIT_CACHE_DIR: cache });
+  const plain = join(upstreams.root, 'helper-plain');
+  const fallback = await runProcess('dash', [helper, upstreams.daemon.url('helper-other.git'), plain], { GIT_CACHE_DIR: cache });
   t.is(fallback.code, 0, fallback.stderr);
   t.regex(fallback.stderr, /no usable mirror .*plain clone/);
   t.false(existsSync(join(plain, '.git', 'objects', 'info', 'alternates')));
   t.true(existsSync(join(plain, 'file.txt')));
 
-  const bad = await runProcess('dash', [helper, '--bogus', url, join(root, 'x')], {});
+  const bad = await runProcess('dash', [helper, '--bogus', url, join(upstreams.root, 'x')], {});
   t.is(bad.code, 2);
 });
 
 test('the clone helper computes the same key as the agent, ignoring http(s) userinfo', async (t) => {
   const { cache } = fresh('helperkey');
   mkdirSync(cache, { recursive: true });
-  t.is((await runAgent(['sync', '--repo', daemon.url('helperkey.git'), '--cache-dir', cache])).code, 0);
+  t.is((await runAgent(['sync', '--repo', upstreams.daemon.url('helperkey.git'), '--cache-dir', cache])).code, 0);
   const helper = join(cache, 'bin', 'git-clone-cached');
   for (const url of ['https://host.example/org/repo.git', 'https://user:tok@host.example/org/repo.git', 'git@host.example:org/repo.git']) {
     const key = repoKey(url);
@@ -201,7 +189,7 @@ test('the clone helper computes the same key as the agent, ignoring http(s) user
     const fake = join(cache, `${key}.git`);
     git(['init', '-q', '--bare', fake]);
     writeFileSync(join(fake, 'git-cache.json'), '{}');
-    const res = await runProcess('dash', [helper, url, join(root, `nowhere-${key}`)], { GIT_CACHE_DIR: cache, GIT_ALLOW_PROTOCOL: 'none', GIT_TERMINAL_PROMPT: '0' });
+    const res = await runProcess('dash', [helper, url, join(upstreams.root, `nowhere-${key}`)], { GIT_CACHE_DIR: cache, GIT_ALLOW_PROTOCOL: 'none', GIT_TERMINAL_PROMPT: '0' });
     t.regex(res.stderr, new RegExp(`--reference-if-able ${fake}`), url);
     t.false(res.stderr.includes('tok@'));
     rmSync(fake, { recursive: true, force: true });
@@ -210,15 +198,15 @@ test('the clone helper computes the same key as the agent, ignoring http(s) user
 
 test('a reader with another UID and no passwd entry can use the mirror through the clone helper', async (t) => {
   if (process.getuid?.() !== 0) {
-    t.pass('needs root to switch UID; skipped');
+    t.pass('needs upstreams.root to switch UID; skipped');
     return;
   }
   const { url, cache } = fresh('otheruid');
   t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
-  const home = join(root, 'home-4343');
+  const home = join(upstreams.root, 'home-4343');
   mkdirSync(home);
   chownSync(home, 4343, 4343);
-  chmodSync(root, 0o755);
+  chmodSync(upstreams.root, 0o755);
   const target = join(home, 'clone');
   const res = await runProcess('setpriv', ['--reuid', '4343', '--regid', '4343', '--clear-groups', 'dash', join(cache, 'bin', 'git-clone-cached'), url, target], {
     HOME: home,
@@ -254,11 +242,11 @@ test('the image entrypoint runs the bundled agent as a plain process with the im
 });
 
 test('one agent mirrors several repos (flags and REPO_URL), each under its own key', async (t) => {
-  const a = makeUpstream(join(root, 'up'), 'multi-a');
-  const b = makeUpstream(join(root, 'up'), 'multi-b');
-  const c = makeUpstream(join(root, 'up'), 'multi-c');
-  const cache = join(root, 'cache-multi');
-  const urls = ['multi-a', 'multi-b', 'multi-c'].map((n) => daemon.url(`${n}.git`));
+  const a = makeUpstream(join(upstreams.root, 'up'), 'multi-a');
+  const b = makeUpstream(join(upstreams.root, 'up'), 'multi-b');
+  const c = makeUpstream(join(upstreams.root, 'up'), 'multi-c');
+  const cache = join(upstreams.root, 'cache-multi');
+  const urls = ['multi-a', 'multi-b', 'multi-c'].map((n) => upstreams.daemon.url(`${n}.git`));
   const viaFlags = await runAgent(['sync', '--repo', urls[0] ?? '', '--repo', `other=${urls[1] ?? ''}`, '--cache-dir', cache]);
   t.is(viaFlags.code, 0, viaFlags.stderr);
   const viaEnv = await runAgent(['sync', '--parallel', '3'], { REPO_URL: urls.join(', '), GIT_CACHE_DIR: cache });
