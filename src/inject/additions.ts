@@ -104,37 +104,15 @@ function cacheVolume(config: ResolvedConfig): Volume {
   return { name: VOLUME_NAME, emptyDir: volume.size ? { sizeLimit: volume.size } : {} };
 }
 
+function secretVolume(name: string, secretName: string, keys: readonly string[]): Volume {
+  return { name, secret: { secretName, defaultMode: SECRET_FILE_MODE, items: keys.map((key) => ({ key, path: key })) } };
+}
+
 function credentialVolumes(repos: readonly ResolvedRepo[]): Volume[] {
-  return repos.flatMap((repo): Volume[] => {
-    const volumes: Volume[] = [];
-    if (repo.sshSecretName) {
-      volumes.push({
-        name: sshVolumeName(repo),
-        secret: {
-          secretName: repo.sshSecretName,
-          defaultMode: SECRET_FILE_MODE,
-          items: [
-            { key: SSH_KEY_FILE, path: SSH_KEY_FILE },
-            { key: SSH_KNOWN_HOSTS_FILE, path: SSH_KNOWN_HOSTS_FILE },
-          ],
-        },
-      });
-    }
-    if (repo.httpsSecretName) {
-      volumes.push({
-        name: httpsVolumeName(repo),
-        secret: {
-          secretName: repo.httpsSecretName,
-          defaultMode: SECRET_FILE_MODE,
-          items: [
-            { key: HTTPS_USERNAME_FILE, path: HTTPS_USERNAME_FILE },
-            { key: HTTPS_PASSWORD_FILE, path: HTTPS_PASSWORD_FILE },
-          ],
-        },
-      });
-    }
-    return volumes;
-  });
+  return repos.flatMap((repo): Volume[] => [
+    ...(repo.sshSecretName ? [secretVolume(sshVolumeName(repo), repo.sshSecretName, [SSH_KEY_FILE, SSH_KNOWN_HOSTS_FILE])] : []),
+    ...(repo.httpsSecretName ? [secretVolume(httpsVolumeName(repo), repo.httpsSecretName, [HTTPS_USERNAME_FILE, HTTPS_PASSWORD_FILE])] : []),
+  ]);
 }
 
 function credentialMounts(repos: readonly ResolvedRepo[]): VolumeMount[] {

@@ -201,6 +201,19 @@ export function gitDaemonFixture(test: TestFn, prefix: string): { readonly root:
   };
 }
 
+/** Holds `<cache>/.locks/<key>.lock` from outside (as another agent would) until release() is called. */
+export async function holdLock(lockFile: string): Promise<{ release(): Promise<void> }> {
+  const holder = spawn('flock', ['--exclusive', lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+  return {
+    release: () =>
+      new Promise<void>((resolve) => {
+        holder.once('close', () => resolve());
+        holder.stdin?.end();
+      }),
+  };
+}
+
 export const AGENT_MAIN = join(REPO_ROOT, 'src', 'agent', 'main.ts');
 
 export function agentCommand(args: readonly string[]): [string, string[]] {

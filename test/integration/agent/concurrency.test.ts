@@ -18,6 +18,7 @@ import {
   refsOf,
   runAgent,
     gitDaemonFixture,
+  holdLock,
 } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock']);
@@ -58,19 +59,6 @@ function startAgent(args: readonly string[]): LiveAgent {
           waiters.push({ event, resolve });
           void done.then(() => reject(new Error(`agent exited before ${event}: ${stderr}`)));
         }
-      }),
-  };
-}
-
-/** Holds `<cache>/.locks/<key>.lock` from outside (as another agent would) until release() is called. */
-async function holdLock(lockFile: string): Promise<{ release(): Promise<void> }> {
-  const holder = spawn('flock', ['--exclusive', lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
-  return {
-    release: () =>
-      new Promise<void>((resolve) => {
-        holder.once('close', () => resolve());
-        holder.stdin?.end();
       }),
   };
 }

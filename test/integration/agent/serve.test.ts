@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync }
 import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { findTool, testWithTools } from '../../support/tools.js';
-import { agentCommand, assertMirrorSound, freePort, git, makeUpstream, parseEvents, refsOf, startGitDaemon, gitDaemonFixture } from '../../support/git-fixtures.js';
+import { agentCommand, assertMirrorSound, freePort, git, makeUpstream, parseEvents, refsOf, startGitDaemon, gitDaemonFixture, holdLock } from '../../support/git-fixtures.js';
 
 const test = testWithTools(['git', 'flock']);
 
@@ -53,18 +53,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 function metric(body: string, name: string, labels: string): number | undefined {
   const line = body.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
   return line === undefined ? undefined : Number(line.split(' ').pop());
-}
-
-async function holdLock(lockFile: string): Promise<{ release(): Promise<void> }> {
-  const holder = spawn('flock', ['--exclusive', lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
-  return {
-    release: () =>
-      new Promise<void>((resolve) => {
-        holder.once('close', () => resolve());
-        holder.stdin?.end();
-      }),
-  };
 }
 
 test('serve: /readyz 503 until the first sync, then 200; /healthz; /metrics with repo labels', async (t) => {
