@@ -33,8 +33,16 @@ export function seqAt(parent: YAMLMap, key: string, create = false, before?: str
 
 function insertBefore<T extends YAMLMap | YAMLSeq>(parent: YAMLMap, key: string, existing: unknown, created: T, before: string | undefined): T {
   const index = before === undefined ? -1 : parent.items.findIndex((pair) => scalarValue(pair.key) === before);
-  if (existing === undefined && index >= 0) parent.items.splice(index, 0, new Pair(new Scalar(key), created));
-  else parent.set(key, created);
+  if (existing === undefined && index >= 0) {
+    // A comment above a map's first key belongs to the map in yaml's tree; keep it with that key, not above the
+    // key inserted before it.
+    const firstKey = parent.items[0]?.key;
+    if (index === 0 && parent.commentBefore && isScalar(firstKey)) {
+      firstKey.commentBefore = firstKey.commentBefore ? `${parent.commentBefore}\n${firstKey.commentBefore}` : parent.commentBefore;
+      parent.commentBefore = undefined;
+    }
+    parent.items.splice(index, 0, new Pair(new Scalar(key), created));
+  } else parent.set(key, created);
   return created;
 }
 

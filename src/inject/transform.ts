@@ -24,6 +24,9 @@ import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
 import { workloadShape } from './workloads.js';
 
+/** Workloads whose pods must terminate: a regular (legacy) sidecar container keeps them running forever. */
+const RUN_TO_COMPLETION_KINDS = new Set(['Job', 'CronJob']);
+
 /** What to do with one item, decided before anything changes. */
 type ItemPlan =
   | { action: 'inject'; podTemplate: YAMLMap; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
@@ -242,6 +245,16 @@ function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): 
   }
   const plan = planInjection(context, config, template, status.status, repos, results);
   if (plan?.action === 'inject') results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
+  if (plan?.action === 'inject' && config.spec.mode === 'legacy-sidecar' && !config.spec.keeper?.enabled && RUN_TO_COMPLETION_KINDS.has(kind)) {
+    results.push(
+      result(
+        context,
+        'warning',
+        `legacy-sidecar adds a regular git-cache container that keeps running, so this ${kind}'s pods never complete; use mode init, or sidecar on Kubernetes 1.29+`,
+        [...shape.podTemplatePath, 'spec', 'containers'],
+      ),
+    );
+  }
   return plan;
 }
 

@@ -7,7 +7,7 @@
  */
 import { Document, YAMLMap, YAMLSeq, isMap, isNode, isSeq } from 'yaml';
 import type { KrmResult } from './results.js';
-import { newYamlDocument, parseYamlDocument, parseYamlStream, printYamlDocument, printYamlStream } from './yaml-io.js';
+import { expandAliases, newYamlDocument, parseYamlDocument, parseYamlStream, printYamlDocument, printYamlStream } from './yaml-io.js';
 
 export const RESOURCE_LIST_KIND = 'ResourceList';
 export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;
@@ -46,6 +46,7 @@ export function readResourceList(text: string): ItemBatch {
         'to transform a plain YAML stream pass --config FILE',
     );
   }
+  expandAliases(doc, text);
   const items = asItemMaps(doc.get('items', true), (index) => `ResourceList.items[${index}]`);
   const functionConfigNode = doc.get('functionConfig', true);
   const functionConfig: unknown = isNode(functionConfigNode) ? functionConfigNode.toJS(doc) : functionConfigNode;
@@ -115,6 +116,7 @@ function withoutUndefined(result: KrmResult): KrmResult {
 /** Reads a plain stream of resources (`---`-separated), as Helm hands a post-renderer. */
 export function readResourceStream(text: string): ItemBatch {
   const docs = parseYamlStream(text);
+  for (const doc of docs) expandAliases(doc, text);
   const items = docs.map((doc, index) => {
     if (!isMap(doc.contents)) throw new WireFormatError(`document ${index + 1} of the stream is not a mapping (a Kubernetes resource)`);
     return doc.contents as YAMLMap;

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   Document,
+  visit,
   Scalar,
   YAMLSeq,
   isScalar,
@@ -142,4 +143,25 @@ export function printYamlStream(docs: readonly Document[]): string {
 /** A new, empty document using the same schema options (for building output from scratch). */
 export function newYamlDocument(value?: unknown): Document {
   return new Document(value, { ...PARSE_OPTIONS, ...PRINT_SCHEMA });
+}
+
+// An alias (`*name`) anywhere in the text, as opposed to a `*` inside a scalar such as a cron schedule.
+const ALIAS_SYNTAX = /(?:^|[\s[{,])\*[^\s,\]}]/m;
+
+/**
+ * Replaces every alias (`*name`) in `doc` by a copy of the node it names, so code reading an item sees plain
+ * values (labels given as `*common-labels` select a workload like written-out ones). The meaning is the same;
+ * such items print with the aliases written out.
+ */
+export function expandAliases(doc: Document, text: string): void {
+  if (!ALIAS_SYNTAX.test(text)) return;
+  visit(doc, {
+    Alias(_key, alias) {
+      const target = alias.resolve(doc);
+      if (!target) return undefined;
+      const copy = target.clone() as Node;
+      copy.anchor = undefined;
+      return copy;
+    },
+  });
 }
