@@ -46,5 +46,20 @@ export function testWithTools(tools: readonly string[], hint: string = INSTALL_H
   } else {
     console.error(`[skip] ${reason}`);
   }
-  return test.skip as unknown as TestFn;
+  return skippedSuite();
+}
+
+const HOOKS = new Set(['before', 'after', 'beforeEach', 'afterEach']);
+
+/**
+ * A stand-in for `test` whose tests are all skipped and whose hooks never run (they would need the missing
+ * tool), whatever modifier a suite uses: `.serial`, `.failing`, `.only`, `.before`, `.after.always`, ...
+ */
+function skippedSuite(): TestFn {
+  const skip = (...args: unknown[]): void => {
+    (test.skip as unknown as (...a: unknown[]) => void)(...args);
+  };
+  const hook: object = new Proxy(() => undefined, { get: () => hook });
+  const suite: object = new Proxy(skip, { get: (_target, property) => (typeof property === 'string' && HOOKS.has(property) ? hook : suite) });
+  return suite as TestFn;
 }
