@@ -13,6 +13,8 @@ export interface CommandResult {
   readonly stderr: string;
   /** Client CPU seconds (user + system), when GNU time is available. */
   readonly cpuSeconds?: number;
+  /** The system (kernel) part of cpuSeconds. */
+  readonly systemSeconds?: number;
 }
 
 export interface Measurement {
@@ -21,6 +23,8 @@ export interface Measurement {
   readonly fetches: number;
   /** Client-side CPU seconds of every command (robust against other load on the machine, unlike wall time). */
   readonly cpuSeconds: number | undefined;
+  /** The system (kernel) part of cpuSeconds: file creation, page cache. */
+  readonly cpuSystemSeconds: number | undefined;
   /** CPU idle fraction just before the measurement started (see waitForQuiet). */
   readonly idleBefore: number;
 }
@@ -34,7 +38,7 @@ export async function runTimedCommand(argv: readonly string[], env: NodeJS.Proce
   try {
     const result = await runCommand([GNU_TIME, '-q', '-o', output, '-f', '%U %S', ...argv], env);
     const [user = NaN, system = NaN] = readFileSync(output, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? [];
-    return { ...result, cpuSeconds: user + system };
+    return { ...result, cpuSeconds: user + system, systemSeconds: system };
   } catch {
     return runCommand(argv, env);
   } finally {
@@ -65,15 +69,25 @@ export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd?
 /** Sequence of commands for one clone (e.g. agent sync, then git clone). */
 export type Job = ReadonlyArray<readonly string[]>;
 
-async function runJob(job: Job, env: NodeJS.ProcessEnv): Promise<number | undefined> {
-  let cpu: number | undefined = 0;
+interface JobCpu {
+  readonly total: number | undefined;
+  readonly system: number | undefined;
+}
+
+async function runJob(job: Job, env: NodeJS.ProcessEnv): Promise<JobCpu> {
+  let total: number | undefined = 0;
+  let system: number | undefined = 0;
   for (const argv of job) {
     const result = await runTimedCommand(argv, env);
     if (result.code !== 0) throw new Error(`\`${argv.join(' ')}\` failed (${result.code}): ${result.stderr.trim().slice(-2000)}`);
-    cpu = cpu === undefined || result.cpuSeconds === undefined || Number.isNaN(result.cpuSeconds) ? undefined : cpu + result.cpuSeconds;
+    total = total === undefined || result.cpuSeconds === undefined || Number.isNaN(result.cpuSeconds) ? undefined : total + result.cpuSeconds;
+    system = system === undefined || result.systemSeconds === undefined || Number.isNaN(result.systemSeconds) ? undefined : system + result.systemSeconds;
   }
-  return cpu;
+  return { total, system };
 }
+
+const sumOrUndefined = (values: ReadonlyArray<number | undefined>): number | undefined =>
+  values.some((value) => value === undefined) ? undefined : values.reduce<number>((sum, value) => sum + (value ?? 0), 0);
 
 /** Fraction of CPU time that was idle over `ms`, from /proc/stat (1 when it cannot be read). */
 async function idleFraction(ms: number): Promise<number> {
@@ -118,8 +132,9 @@ export async function measure(link: UpstreamLink, jobs: readonly Job[], env: Nod
   const cpu = await Promise.all(jobs.map((job) => runJob(job, env)));
   const seconds = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 150));
-  const cpuSeconds = cpu.some((value) => value === undefined) ? undefined : cpu.reduce<number>((sum, value) => sum + (value ?? 0), 0);
-  return { seconds, bytes: (await link.bytes()) - bytesBefore, fetches: link.uploadPacks() - fetchesBefore, cpuSeconds, idleBefore };
+  const cpuSeconds = sumOrUndefined(cpu.map((job) => job.total));
+  const cpuSystemSeconds = sumOrUndefined(cpu.map((job) => job.system));
+  return { seconds, bytes: (await link.bytes()) - bytesBefore, fetches: link.uploadPacks() - fetchesBefore, cpuSeconds, cpuSystemSeconds, idleBefore };
 }
 
 export function median(values: readonly number[]): number {

@@ -17,6 +17,7 @@ import { renderChart, formatValue, type ChartPanel } from './chart.js';
 import { measure, median, runCommand, type Job, type Measurement } from './measure.js';
 import { netnsUnavailableReason, startLoopbackLink, startNetnsLink, writeJson, type UpstreamLink } from './network.js';
 import { REPO_SPECS, ensureRepo, type GeneratedRepo, type RepoSpec } from './repos.js';
+import { mountScratch, type ScratchFilesystem } from './scratch-fs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = join(ROOT, 'bin', 'git-cache.js');
@@ -96,6 +97,7 @@ interface StrategyResult {
   readonly medianSeconds: number;
   readonly medianBytes: number;
   readonly medianCpuSeconds: number | undefined;
+  readonly medianCpuSystemSeconds: number | undefined;
 }
 
 interface PodsResult {
@@ -159,7 +161,7 @@ async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: strin
       measured.get(strategy.id)?.push(result);
       log(
         `  run ${run + 1}/${runs} ${strategy.id.padEnd(10)} ${formatValue(result.seconds, 'seconds').padStart(9)} ${formatValue(result.bytes, 'bytes').padStart(10)}` +
-          `  cpu ${result.cpuSeconds !== undefined ? formatValue(result.cpuSeconds, 'seconds') : 'n/a'}  idle before ${(result.idleBefore * 100).toFixed(0)}%`,
+          `  cpu ${result.cpuSeconds !== undefined ? formatValue(result.cpuSeconds, 'seconds') : 'n/a'} (sys ${result.cpuSystemSeconds !== undefined ? formatValue(result.cpuSystemSeconds, 'seconds') : 'n/a'})  idle before ${(result.idleBefore * 100).toFixed(0)}%`,
       );
       rmSync(dir, { recursive: true, force: true });
     }
@@ -167,6 +169,7 @@ async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: strin
   const results: StrategyResult[] = strategies.map((strategy) => {
     const list = measured.get(strategy.id) ?? [];
     const cpu = list.map((m) => m.cpuSeconds);
+    const system = list.map((m) => m.cpuSystemSeconds);
     return {
       id: strategy.id,
       label: strategy.label,
@@ -174,6 +177,7 @@ async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: strin
       medianSeconds: median(list.map((m) => m.seconds)),
       medianBytes: median(list.map((m) => m.bytes)),
       medianCpuSeconds: cpu.every((value) => value !== undefined) ? median(cpu as number[]) : undefined,
+      medianCpuSystemSeconds: system.every((value) => value !== undefined) ? median(system as number[]) : undefined,
     };
   });
   const podsResult = await benchPods(link, url, scratch);
@@ -237,14 +241,14 @@ function targetsFor(results: readonly StrategyResult[], podsResult: PodsResult):
   ];
 }
 
-function markdown(link: UpstreamLink, results: readonly RepoResult[]): string {
+function markdown(link: UpstreamLink, scratch: ScratchFilesystem, results: readonly RepoResult[]): string {
   const lines: string[] = [];
-  lines.push(`Link: ${link.description}.`, '', `Bytes: ${link.bytesMeaning}.`, '');
-  lines.push(`| repository | strategy | median wall time | median bytes over the wire | median client CPU | runs (wall s) |`, '|---|---|---:|---:|---:|---|');
+  lines.push(`Link: ${link.description}.`, '', `Bytes: ${link.bytesMeaning}.`, '', `Filesystem: ${scratch.description}.`, '');
+  lines.push(`| repository | strategy | median wall time | median bytes over the wire | median client CPU (of it system) | runs (wall s) |`, '|---|---|---:|---:|---:|---|');
   for (const result of results) {
     for (const strategy of result.strategies) {
       lines.push(
-        `| ${result.repo.spec.name} | ${strategy.label} | ${formatValue(strategy.medianSeconds, 'seconds')} | ${strategy.id === 'floor' ? '0 (no network)' : formatValue(strategy.medianBytes, 'bytes')} | ${strategy.medianCpuSeconds !== undefined ? formatValue(strategy.medianCpuSeconds, 'seconds') : 'n/a'} | ${strategy.runs.map((run) => run.seconds.toFixed(3)).join(', ')} |`,
+        `| ${result.repo.spec.name} | ${strategy.label} | ${formatValue(strategy.medianSeconds, 'seconds')} | ${strategy.id === 'floor' ? '0 (no network)' : formatValue(strategy.medianBytes, 'bytes')} | ${strategy.medianCpuSeconds !== undefined ? `${formatValue(strategy.medianCpuSeconds, 'seconds')} (${strategy.medianCpuSystemSeconds !== undefined ? formatValue(strategy.medianCpuSystemSeconds, 'seconds') : 'n/a'})` : 'n/a'} | ${strategy.runs.map((run) => run.seconds.toFixed(3)).join(', ')} |`,
       );
     }
     lines.push(`| ${result.repo.spec.name} | agent: first mirror sync (cold) | ${formatValue(result.mirrorColdSync.seconds, 'seconds')} | ${formatValue(result.mirrorColdSync.bytes, 'bytes')} | | |`);
@@ -319,16 +323,19 @@ async function main(): Promise<void> {
     link = await startNetnsLink(reposDir, runDir, shape);
   }
   log(link.description);
+  const scratchFs = mountScratch(workDir, runDir, log);
+  log(`filesystem: ${scratchFs.description}`);
   const results: RepoResult[] = [];
   try {
     for (const repo of repos) {
       log(`${repo.spec.name}: ${formatValue(repo.packBytes, 'bytes')} objects, ${repo.commits} commits, ${repo.refs} refs, tree ${repo.treeFiles} files / ${formatValue(repo.treeBytes, 'bytes')}`);
-      const scratch = join(runDir, repo.spec.name);
+      const scratch = join(scratchFs.dir, repo.spec.name);
       results.push(await benchRepo(link, repo, scratch));
       rmSync(scratch, { recursive: true, force: true });
     }
   } finally {
     link.teardown();
+    scratchFs.teardown();
     rmSync(runDir, { recursive: true, force: true });
   }
   mkdirSync(outDir, { recursive: true });
@@ -337,11 +344,12 @@ async function main(): Promise<void> {
   writeJson(join(outDir, `clone${suffix}.json`), {
     date: new Date().toISOString(),
     link: { kind: link.kind, description: link.description, bytes: link.bytesMeaning, ...shape },
+    filesystem: scratchFs.description,
     machine: { cores: cpus().length, cpu: cpus()[0]?.model, memoryBytes: totalmem(), kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(), git: gitVersion, node: process.version },
     runs,
     results,
   });
-  const table = markdown(link, results);
+  const table = markdown(link, scratchFs, results);
   writeFileSync(join(outDir, `clone${suffix}.md`), table);
   writeFileSync(join(outDir, `clone${suffix}.svg`), chart(link, results));
   process.stdout.write(table);
