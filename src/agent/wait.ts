@@ -2,6 +2,7 @@
  * `git-cache wait`: for read-only consumers of a shared cache. Polls until every mirror is present and
  * complete; never writes, never contacts an upstream.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentOptions } from './cli.js';
 import type { Logger } from './log.js';
 import { mirrorDir, mirrorProblem } from './mirror.js';
@@ -14,8 +15,9 @@ export async function waitForMirrors(options: AgentOptions, logger: Logger, sign
   for (;;) {
     const missing: string[] = [];
     for (const repo of options.repos) {
-      const problem = await mirrorProblem(mirrorDir(options.cacheDir, repo));
-      if (problem) missing.push(`${repo.name} (${mirrorDir(options.cacheDir, repo)}: ${problem === 'not-a-directory' ? 'missing' : problem})`);
+      const mirror = mirrorDir(options.cacheDir, repo);
+      const problem = await mirrorProblem(mirror);
+      if (problem) missing.push(`${repo.name} (${mirror}: ${problem === 'not-a-directory' ? 'missing' : problem})`);
     }
     if (missing.length === 0) {
       logger.info('mirrors_present', { repos: options.repos.map((r) => r.name) });
@@ -28,13 +30,8 @@ export async function waitForMirrors(options: AgentOptions, logger: Logger, sign
       lastReport = Date.now();
       logger.info('waiting_for_mirrors', { missing });
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now())));
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    // timers/promises removes its abort listener when the timer fires; one added per poll would pile up.
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
     if (signal.aborted) throw new WaitTimeoutError('stopped while waiting for mirrors');
   }
 }
