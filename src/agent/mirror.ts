@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../shared/names.js';
-import { canonicalRepoUrl } from '../shared/repo-url.js';
+import { canonicalRepoUrl, mirrorPathForKey } from '../shared/repo-url.js';
 import type { Repo } from './cli.js';
 import { credentialEnv, type CredentialSettings } from './credentials.js';
 import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
@@ -69,7 +69,7 @@ export interface MirrorContext {
 export type SyncResult = { readonly action: 'cloned' | 'fetched' | 'coalesced'; readonly fetchMs: number };
 
 export function mirrorDir(cacheDir: string, repo: Repo): string {
-  return join(cacheDir, `${repo.key}.git`);
+  return mirrorPathForKey(cacheDir, repo.key);
 }
 
 export async function ensureLayout(cacheDir: string): Promise<void> {

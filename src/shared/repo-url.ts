@@ -152,5 +152,10 @@ export function defaultRepoName(url: string): string {
 
 /** The mirror directory of a repo under a cache dir: `<dir>/<key>.git`. */
 export function mirrorPath(cacheDir: string, url: string): string {
-  return `${cacheDir.replace(/\/+$/, '')}/${repoKey(url)}.git`;
+  return mirrorPathForKey(cacheDir, repoKey(url));
+}
+
+/** `<dir>/<key>.git` for a key already computed (the agent keeps each repo's key). */
+export function mirrorPathForKey(cacheDir: string, key: string): string {
+  return `${cacheDir.replace(/\/+$/, '')}/${key}.git`;
 }
