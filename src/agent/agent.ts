@@ -32,6 +32,9 @@ export async function syncRepo(ctx: MirrorContext, repo: Repo, metrics: AgentMet
     if (result.action === 'coalesced') {
       ctx.logger.info('fetch_coalesced', { repo: repo.name, reason: 'another agent fetched after this one started waiting' });
       metrics?.coalesced.inc({ repo: repo.name });
+      // The mirror is as fresh as that other fetch: without this, agents that keep coalescing on a shared
+      // volume would look stale to the staleness alert.
+      metrics?.lastSuccessTimestamp.set({ repo: repo.name }, result.freshAt / 1000);
     } else {
       ctx.logger.info(result.action === 'cloned' ? 'clone_done' : 'fetch_done', { repo: repo.name, seconds: Math.round(result.fetchMs) / 1000 });
       if (metrics) recordFetch(metrics, repo.name, 'success', result.fetchMs / 1000);

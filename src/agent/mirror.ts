@@ -66,7 +66,10 @@ export interface MirrorContext {
   readonly progressIntervalMs?: number;
 }
 
-export type SyncResult = { readonly action: 'cloned' | 'fetched' | 'coalesced'; readonly fetchMs: number };
+export type SyncResult =
+  | { readonly action: 'cloned' | 'fetched'; readonly fetchMs: number }
+  /** Another agent's fetch, completed at `freshAt` (wall clock ms), made this one unnecessary. */
+  | { readonly action: 'coalesced'; readonly fetchMs: 0; readonly freshAt: number };
 
 export function mirrorDir(cacheDir: string, repo: Repo): string {
   return mirrorPathForKey(cacheDir, repo.key);
@@ -295,7 +298,7 @@ export async function syncMirror(ctx: MirrorContext, repo: Repo): Promise<SyncRe
     const marker = await readMarker(mirror);
     // Wall clocks of one node (or NTP-synced nodes sharing a volume); a skewed clock costs one extra fetch
     // or skips one, never correctness of the mirror.
-    if (marker && marker.fetchStartedAt > waitStartedAt) return { action: 'coalesced', fetchMs: 0 };
+    if (marker && marker.fetchStartedAt > waitStartedAt) return { action: 'coalesced', fetchMs: 0, freshAt: marker.fetchCompletedAt };
     return { action: 'fetched', fetchMs: await fetch(ctx, repo, lock) };
   } finally {
     await lock.release();
