@@ -88,11 +88,10 @@ export async function credentialEnv(repo: Repo, settings: CredentialSettings, ru
   if (scheme === 'https' || scheme === 'http') {
     const dir = httpsCredentialDir(repo.name, settings.credentialsDir);
     const passwordFile = join(dir, HTTPS_PASSWORD_FILE);
-    if (await readable(passwordFile)) {
-      // So the password is scrubbed should a server or git ever echo it.
-      logger.addSecret(await readFile(passwordFile, 'utf8'));
-    }
-    if ((await readable(passwordFile)) || (await readable(join(dir, HTTPS_USERNAME_FILE)))) {
+    const hasPassword = await readable(passwordFile);
+    // So the password is scrubbed should a server or git ever echo it.
+    if (hasPassword) logger.addSecret(await readFile(passwordFile, 'utf8'));
+    if (hasPassword || (await readable(join(dir, HTTPS_USERNAME_FILE)))) {
       return { GIT_CACHE_HTTPS_CREDENTIALS: dir };
     }
   }

@@ -7,6 +7,7 @@ import { constants, existsSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { HTTPS_PASSWORD_FILE, HTTPS_USERNAME_FILE } from '../shared/names.js';
 import type { Logger } from './log.js';
 
 export interface Runtime {
@@ -73,8 +74,8 @@ const ASKPASS_SCRIPT = `#!/bin/sh
 dir=\${GIT_CACHE_HTTPS_CREDENTIALS:-}
 [ -n "$dir" ] || exit 1
 case $1 in
-  Username*|username*) file=$dir/username ;;
-  Password*|password*) file=$dir/password ;;
+  Username*|username*) file=$dir/${HTTPS_USERNAME_FILE} ;;
+  Password*|password*) file=$dir/${HTTPS_PASSWORD_FILE} ;;
   *) exit 1 ;;
 esac
 [ -r "$file" ] || exit 1
