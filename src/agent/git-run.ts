@@ -4,7 +4,7 @@
  * logging, and the tail kept for a one-line failure reason.
  */
 import { spawn } from 'node:child_process';
-import { scrub } from './log.js';
+import { isProgressLine, scrub } from './log.js';
 import { gitConfigArgs } from './runtime.js';
 
 export interface GitRun {
@@ -109,8 +109,6 @@ const DIAGNOSTICS: readonly RegExp[] = [
   /Repository not found|repository '[^']*' not found|does not appear to be a git repository/i,
 ];
 
-const PROGRESS = /^(?:remote: )?(?:Counting|Compressing|Enumerating|Receiving|Resolving)\b/;
-
 /**
  * One line saying what went wrong: the newest line naming a known cause (in DIAGNOSTICS order), else git's last
  * `fatal:`/`error:` line, else the last line. URL userinfo is scrubbed here already; callers log it through the
@@ -118,7 +116,7 @@ const PROGRESS = /^(?:remote: )?(?:Counting|Compressing|Enumerating|Receiving|Re
  */
 export function failureReason(result: GitResult): string {
   if (result.aborted) return 'stopped';
-  const lines = result.stderrTail.filter((line) => !PROGRESS.test(line));
+  const lines = result.stderrTail.filter((line) => !isProgressLine(line));
   const newestFirst = [...lines].reverse();
   const diagnostic = DIAGNOSTICS.map((pattern) => newestFirst.find((line) => pattern.test(line))).find((line) => line !== undefined);
   const fatal = newestFirst.find((line) => /^(fatal|error):/.test(line));
