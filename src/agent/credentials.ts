@@ -4,7 +4,7 @@
  * soon as the kubelet updates the mount. Nothing secret goes into argv, the environment or a log.
  */
 import { constants } from 'node:fs';
-import { access, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   HTTPS_PASSWORD_FILE,
@@ -15,6 +15,7 @@ import {
   sshCredentialDir,
 } from '../shared/names.js';
 import { parseRepoUrl } from '../shared/repo-url.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { Repo } from './cli.js';
 import type { Logger } from './log.js';
 import type { Runtime } from './runtime.js';
@@ -61,9 +62,7 @@ async function usableKeyPath(keyPath: string, repo: Repo, runtime: Runtime): Pro
   const info = await stat(keyPath);
   if ((info.mode & 0o077) === 0) return keyPath;
   const copy = join(runtime.tmpDir, `key-${repo.name}`);
-  const staging = `${copy}.${process.pid}.tmp`;
-  await writeFile(staging, await readFile(keyPath), { mode: 0o600 });
-  await rename(staging, copy);
+  await writeFileAtomic(copy, await readFile(keyPath), 0o600);
   return copy;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Which files in a bare mirror a killed git run may have left behind. Pure decisions, applied by recovery.ts
+ * Which files in a bare mirror a killed git run may have left behind. Pure decisions, applied by mirror.ts
  * only while it holds the repo's lock, so the files of a live git are never touched.
  */
 

@@ -11,10 +11,11 @@
  *   records when the last successful fetch started).
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../shared/names.js';
 import { canonicalRepoUrl, mirrorPathForKey } from '../shared/repo-url.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { Repo } from './cli.js';
 import { credentialEnv, type CredentialSettings } from './credentials.js';
 import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
@@ -104,9 +105,7 @@ export async function readMarker(mirror: string): Promise<Marker | undefined> {
 }
 
 async function writeMarker(mirror: string, marker: Marker): Promise<void> {
-  const tmp = join(mirror, `${MARKER_FILE}.${randomBytes(4).toString('hex')}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
-  await rename(tmp, join(mirror, MARKER_FILE));
+  await writeFileAtomic(join(mirror, MARKER_FILE), `${JSON.stringify(marker)}\n`, 0o644);
 }
 
 /** What readers need: a complete (marker present), non-shallow bare repository. No git process, no writes. */
