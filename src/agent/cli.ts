@@ -7,6 +7,7 @@ import { parseQuantityBytes } from '../shared/quantity.js';
 import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
 import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { DEFAULT_REFRESH_LIMITS, type RefreshLimits } from './serving/refresh.js';
 
 /** Flags only the agent reads (the function never renders them). */
 export const AGENT_FLAG = {
@@ -15,6 +16,8 @@ export const AGENT_FLAG = {
   insecureIgnoreHostKey: '--insecure-ignore-host-key',
   logLevel: '--log-level',
   parallel: '--parallel',
+  refreshAddress: '--refresh-address',
+  refreshMinInterval: '--refresh-min-interval',
 } as const;
 
 
@@ -40,6 +43,10 @@ export interface AgentOptions {
   readonly parallel: number;
   /** serve: `--volume-size` in bytes; undefined = the filesystem's size */
   readonly volumeSizeBytes: number | undefined;
+  /** serve: the refresh-only port for other pods (token required), or undefined */
+  readonly refreshPort: number | undefined;
+  readonly refreshAddress: string;
+  readonly refreshLimits: RefreshLimits;
 }
 
 export type ParseResult =
@@ -82,7 +89,8 @@ ${COMMON_HELP}`,
   serve: `Usage: ${AGENT_BINARY} serve --repo [NAME=]URL [--repo ...] --cache-dir DIR [flags]
 
 Syncs, then refreshes every interval (with jitter; exponential backoff after failures, keeping the last good
-mirror). HTTP: /readyz (503 until every mirror is present, then 200), /healthz, /metrics (Prometheus).
+mirror). HTTP: /readyz (503 until every mirror is present, then 200), /healthz, /metrics (Prometheus), and
+POST /v1/refresh?repo=NAME: fetch NAME now, answer 200 once done (404 unknown name, 429 too many waiting).
 SIGHUP: refresh now. SIGTERM/SIGINT: stop running git, exit 0.
 
 Flags:
@@ -94,7 +102,11 @@ ${COMMON_HELP}
                               exporting DIR only): git clone git://HOST:PORT/<key>.git
   ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
   ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
-                              git_cache_volume_size_bytes (default: the size of DIR's filesystem)`,
+                              git_cache_volume_size_bytes (default: the size of DIR's filesystem)
+  ${FLAG.refreshPort} PORT     also answer POST /v1/refresh?repo=NAME on this port, for other pods that present
+                              the token in DIR/.refresh-token (the metrics port answers loopback clients too)
+  ${AGENT_FLAG.refreshAddress} ADDR  address for the refresh port (default 0.0.0.0)
+  ${AGENT_FLAG.refreshMinInterval} DURATION  a requested fetch of one repo starts at most this often (default 5s)`,
   wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
 
 For read-only consumers of a shared cache (e.g. a PVC another pod fills): blocks until every mirror is present
@@ -117,6 +129,9 @@ const VALUE_FLAGS = new Set<string>([
   FLAG.credentialsDir,
   FLAG.timeout,
   FLAG.volumeSize,
+  FLAG.refreshPort,
+  AGENT_FLAG.refreshAddress,
+  AGENT_FLAG.refreshMinInterval,
   AGENT_FLAG.metricsAddress,
   FLAG.gitDaemonPort,
   AGENT_FLAG.gitDaemonAddress,
@@ -124,7 +139,17 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.parallel,
 ]);
 const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey]);
-const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const SERVE_ONLY = new Set<string>([
+  FLAG.interval,
+  FLAG.metricsPort,
+  FLAG.volumeSize,
+  AGENT_FLAG.metricsAddress,
+  FLAG.gitDaemonPort,
+  AGENT_FLAG.gitDaemonAddress,
+  FLAG.refreshPort,
+  AGENT_FLAG.refreshAddress,
+  AGENT_FLAG.refreshMinInterval,
+]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
 
 class UsageError extends Error {}
@@ -238,6 +263,8 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   const parallelText = single(AGENT_FLAG.parallel) ?? '2';
   if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
   const daemonPortText = single(FLAG.gitDaemonPort);
+  const refreshPortText = single(FLAG.refreshPort);
+  const refreshMinInterval = single(AGENT_FLAG.refreshMinInterval);
 
   return {
     kind: 'run',
@@ -256,6 +283,12 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       logLevel: logLevel as LogLevel,
       parallel: Number(parallelText),
       volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
+      refreshPort: refreshPortText === undefined ? undefined : parsePort(FLAG.refreshPort, refreshPortText, true),
+      refreshAddress: single(AGENT_FLAG.refreshAddress) ?? '0.0.0.0',
+      refreshLimits: {
+        ...DEFAULT_REFRESH_LIMITS,
+        ...(refreshMinInterval === undefined ? {} : { minIntervalMs: parseDuration(AGENT_FLAG.refreshMinInterval, refreshMinInterval) }),
+      },
     },
   };
 }

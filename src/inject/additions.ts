@@ -5,6 +5,7 @@
 import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
 import { AGENT_BINARY, agentArgs, type AgentCommand } from '../shared/agent-cli.js';
 import { mirrorPath } from '../shared/repo-url.js';
+import { appGitEnv } from './transparent.js';
 import {
   AGENT_GID,
   AGENT_UID,
@@ -17,6 +18,8 @@ import {
   INIT_CONTAINER_NAME,
   GIT_DAEMON_PORT_NAME,
   METRICS_PORT_NAME,
+  DEFAULT_REFRESH_PORT,
+  REFRESH_PORT_NAME,
   SSH_KEY_FILE,
   SSH_KNOWN_HOSTS_FILE,
   TMP_MOUNT_PATH,
@@ -80,6 +83,8 @@ export interface Additions {
   appMount: VolumeMount;
   /** The env vars every other container gets (a container's own definition of a name wins). */
   appEnv: EnvVar[];
+  /** appEnv plus the transparent git configuration: what app containers get unless transparent mode is off. */
+  appEnvTransparent: EnvVar[];
 }
 
 export const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } } as const;
@@ -146,6 +151,8 @@ interface AgentRole {
   /** wait (keeper mode): sees the shared cache read-only and holds no credentials. */
   readonly readOnly?: boolean;
   readonly gitDaemonPort?: number;
+  /** serve: also answer refresh requests of other pods (with the volume's token) on this port. */
+  readonly refreshPort?: number;
 }
 
 export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], role: AgentRole): CacheContainer {
@@ -163,6 +170,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
       ...(role.longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
       ...(role.longRunning && spec.volume.size !== undefined ? { volumeSize: spec.volume.size } : {}),
       ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
+      ...(role.refreshPort !== undefined ? { refreshPort: role.refreshPort } : {}),
       ...(role.command === 'wait' ? { timeout: spec.keeper?.waitTimeout } : {}),
       ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
     }),
@@ -179,6 +187,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
     container.ports = [
       { name: METRICS_PORT_NAME, containerPort: spec.metricsPort, protocol: 'TCP' },
       ...(role.gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, containerPort: role.gitDaemonPort, protocol: 'TCP' as const }] : []),
+      ...(role.refreshPort !== undefined ? [{ name: REFRESH_PORT_NAME, containerPort: role.refreshPort, protocol: 'TCP' as const }] : []),
     ];
     container.readinessProbe = probe('/readyz', 10, 3);
     container.livenessProbe = probe('/healthz', 20, 3);
@@ -212,6 +221,18 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
     containers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true }));
   }
   const firstRepo = repos[0];
+  const appEnv = [
+    { name: ENV_CACHE_DIR, value: mountPath },
+    ...(firstRepo ? [{ name: ENV_REF, value: mirrorPath(mountPath, firstRepo.url) }] : []),
+    ...repos.map((repo) => ({ name: refEnvName(repo.name), value: mirrorPath(mountPath, repo.url) })),
+  ];
+  const gitEnv = (transparent: boolean): EnvVar[] =>
+    appGitEnv({
+      repos: repos.map((repo) => ({ url: repo.url, mirror: { path: mirrorPath(mountPath, repo.url) } })),
+      endpoint: refreshEndpoint(config),
+      transparent,
+      cacheDir: mountPath,
+    });
   return {
     initContainers,
     containers,
@@ -219,12 +240,24 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
       ? [{ name: VOLUME_NAME, persistentVolumeClaim: { claimName: config.spec.volume.claimName, readOnly: true } }, { name: TMP_VOLUME_NAME, emptyDir: {} }]
       : cacheVolumes(config, repos),
     appMount: { name: VOLUME_NAME, mountPath, readOnly: true },
-    appEnv: [
-      { name: ENV_CACHE_DIR, value: mountPath },
-      ...(firstRepo ? [{ name: ENV_REF, value: mirrorPath(mountPath, firstRepo.url) }] : []),
-      ...repos.map((repo) => ({ name: refEnvName(repo.name), value: mirrorPath(mountPath, repo.url) })),
-    ],
+    appEnv: [...appEnv, ...gitEnv(false)],
+    appEnvTransparent: [...appEnv, ...gitEnv(true)],
   };
+}
+
+/**
+ * GIT_CACHE_ENDPOINT: the agent that can refresh a mirror for this pod. Sidecar modes: the pod's own agent on
+ * loopback (its metrics port answers refreshes from 127.0.0.1 only); keeper: the keeper Service's refresh
+ * port; init mode: none (nothing runs after the init container).
+ */
+export function refreshEndpoint(config: ResolvedConfig): string | undefined {
+  const { spec } = config;
+  if (spec.keeper?.enabled) {
+    const host = config.namespace ? `${spec.keeper.name}.${config.namespace}.svc` : spec.keeper.name;
+    return `http://${host}:${DEFAULT_REFRESH_PORT}`;
+  }
+  if (spec.mode === 'init') return undefined;
+  return `http://127.0.0.1:${spec.metricsPort}`;
 }
 
 /** Field order as people write containers (name, image, command, args, restartPolicy, ...), for readable output. */

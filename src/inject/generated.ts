@@ -11,6 +11,8 @@ import {
   CACHE_CONTAINER_NAME,
   DEFAULT_GIT_DAEMON_PORT,
   DEFAULT_PVC_SIZE,
+  DEFAULT_REFRESH_PORT,
+  REFRESH_PORT_NAME,
   GIT_DAEMON_PORT_NAME,
   MANAGED_BY,
   METRICS_PORT_NAME,
@@ -52,7 +54,13 @@ function keeperResources(config: ResolvedConfig): Resource[] {
   if (!keeper?.enabled) return [];
   const { volume } = config.spec;
   const gitDaemonPort = keeper.gitDaemon ? DEFAULT_GIT_DAEMON_PORT : undefined;
-  const container = cacheContainer(config, config.repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true, gitDaemonPort });
+  const container = cacheContainer(config, config.repos, {
+    name: CACHE_CONTAINER_NAME,
+    command: 'serve',
+    longRunning: true,
+    gitDaemonPort,
+    refreshPort: DEFAULT_REFRESH_PORT,
+  });
   const pvc: Resource = {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
@@ -91,6 +99,9 @@ function keeperResources(config: ResolvedConfig): Resource[] {
       selector: selectorLabels(config, 'keeper'),
       ports: [
         { name: METRICS_PORT_NAME, port: config.spec.metricsPort, targetPort: METRICS_PORT_NAME, protocol: 'TCP' },
+        // Selected pods ask the keeper for a refresh here (GIT_CACHE_ENDPOINT); it serves only requests that
+        // carry the token on the cache volume, which only pods that mount the volume can read.
+        { name: REFRESH_PORT_NAME, port: DEFAULT_REFRESH_PORT, targetPort: REFRESH_PORT_NAME, protocol: 'TCP' },
         ...(gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, port: gitDaemonPort, targetPort: GIT_DAEMON_PORT_NAME, protocol: 'TCP' }] : []),
       ],
     },

@@ -12,13 +12,15 @@ import {
   ANNOTATION_LOCAL_CONFIG,
   ANNOTATION_REPOS,
   ANNOTATION_STATUS,
+  ANNOTATION_TRANSPARENT,
   AGENT_GID,
   CONFIG_API_GROUP,
   CONFIG_KIND,
   VERSION,
 } from '../shared/names.js';
 import { addedNames, buildAdditions, type Additions, type EnvVar } from './additions.js';
-import { applyInjection, containerViews, mapAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
+import { applyInjection, containerViews, mapAt, seqAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
+import { conflictsWithTransparentEnv } from './transparent.js';
 import { selectorMatches, type Labels } from './selector.js';
 import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
@@ -114,6 +116,7 @@ function planInjection(
   podTemplate: YAMLMap,
   previous: InjectionStatus | undefined,
   repos: ResolvedRepo[],
+  transparent: boolean,
   results: KrmResult[],
 ): ItemPlan | undefined {
   const specPath = [...context.templatePath, 'spec'];
@@ -156,17 +159,43 @@ function planInjection(
       conflict = true;
     }
   }
-  if (conflict) return undefined;
-
+  const appEnv = transparent ? additions.appEnvTransparent : additions.appEnv;
   const envToAdd = new Map<string, EnvVar[]>();
   const userEnv: Record<string, string[]> = {};
   for (const container of appContainers) {
     const previouslyOurs = new Set((previous?.env ?? []).filter((name) => !(previous?.userEnv?.[container.name] ?? []).includes(name)));
     const ownNames = new Set(container.envNames.filter((name) => !previouslyOurs.has(name)));
-    const kept = additions.appEnv.filter((variable) => ownNames.has(variable.name)).map((variable) => variable.name);
+    const containerPath = [...specPath, `${container.list}[${(seqAt(podSpec, container.list)?.items ?? []).indexOf(container.node)}]`, 'env'];
+    const clashing = transparent ? [...ownNames].filter(conflictsWithTransparentEnv) : [];
+    if (clashing.length > 0) {
+      // git reads one GIT_CONFIG_COUNT list: adding ours would silently drop the container's own entries or ours.
+      results.push(
+        result(
+          context,
+          'error',
+          `container "${container.name}" sets ${clashing.join(', ')} itself, which transparent mode needs to configure git; ` +
+            `move that configuration into a git config file, or turn transparent mode off for this workload (annotation ${ANNOTATION_TRANSPARENT}: "false") or for all (spec.transparent: false)`,
+          containerPath,
+        ),
+      );
+      conflict = true;
+      continue;
+    }
+    if (transparent && ownNames.has('GIT_CONFIG_NOSYSTEM')) {
+      results.push(
+        result(
+          context,
+          'warning',
+          `container "${container.name}" sets GIT_CONFIG_NOSYSTEM: git then skips the system config that lets it read mirrors owned by the cache container's user (safe.directory); clones from the mirror work only if the container runs as UID ${AGENT_GID}`,
+          containerPath,
+        ),
+      );
+    }
+    const kept = appEnv.filter((variable) => ownNames.has(variable.name)).map((variable) => variable.name);
     if (kept.length > 0) userEnv[container.name] = kept;
-    envToAdd.set(container.name, additions.appEnv.filter((variable) => !ownNames.has(variable.name)));
+    envToAdd.set(container.name, appEnv.filter((variable) => !ownNames.has(variable.name)));
   }
+  if (conflict) return undefined;
 
   const currentFsGroup = valueAt(podSpec, ['securityContext', 'fsGroup']);
   const userHasFsGroup = currentFsGroup !== undefined && !(previous?.fsGroup !== undefined && currentFsGroup === previous.fsGroup);
@@ -179,7 +208,7 @@ function planInjection(
     initContainers: additions.initContainers.map((container) => container.name),
     containers: additions.containers.map((container) => container.name),
     volumes: ours.volumes,
-    env: additions.appEnv.map((variable) => variable.name),
+    env: appEnv.map((variable) => variable.name),
     userEnv,
     ...(fsGroup !== undefined ? { fsGroup } : {}),
   };
@@ -243,7 +272,15 @@ function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): 
     results.push(result(context, 'error', repos, [...where, 'annotations', ANNOTATION_REPOS]));
     return undefined;
   }
-  const plan = planInjection(context, config, template, status.status, repos, results);
+  const transparentAnnotation = templateAnnotations[ANNOTATION_TRANSPARENT] ?? annotations[ANNOTATION_TRANSPARENT];
+  if (transparentAnnotation !== undefined && transparentAnnotation !== 'true' && transparentAnnotation !== 'false') {
+    const where = templateAnnotations[ANNOTATION_TRANSPARENT] !== undefined ? [...shape.podTemplatePath, 'metadata'] : ['metadata'];
+    results.push(result(context, 'error', `${ANNOTATION_TRANSPARENT} must be "true" or "false", not "${transparentAnnotation}"`, [...where, 'annotations', ANNOTATION_TRANSPARENT]));
+    return undefined;
+  }
+  // The workload's annotation wins over spec.transparent either way: one workload can opt out, or opt in alone.
+  const transparent = transparentAnnotation === undefined ? config.spec.transparent : transparentAnnotation === 'true';
+  const plan = planInjection(context, config, template, status.status, repos, transparent, results);
   if (plan?.action === 'inject') results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
   if (plan?.action === 'inject' && config.spec.mode === 'legacy-sidecar' && !config.spec.keeper?.enabled && RUN_TO_COMPLETION_KINDS.has(kind)) {
     results.push(

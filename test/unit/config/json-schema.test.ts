@@ -26,6 +26,7 @@ test('the JSON Schema names every spec field the validator accepts, including ke
     'repos',
     'resources',
     'selector',
+    'transparent',
     'volume',
     'workloadKinds',
   ]);
