@@ -91,10 +91,12 @@ gc_post() {
     gc_status=$(printf '%s\\n' "$gc_body" | tail -n 1)
     gc_body=$(printf '%s\\n' "$gc_body" | sed '$d' | tr '\\n' ' ')
   elif command -v wget >/dev/null 2>&1; then
+    # Bounded by timeout(1) rather than wget -T: Debian's busybox 1.35 wget crashes (SIGSEGV) with -T.
+    gc_timeout=; command -v timeout >/dev/null 2>&1 && gc_timeout="timeout $2"
     if [ -n "$gc_token" ]; then
-      gc_body=$(wget -S -O /dev/null -T "$2" --post-data= --header "${REFRESH_TOKEN_HEADER}: $gc_token" "$1" 2>&1)
+      gc_body=$($gc_timeout wget -S -O /dev/null --post-data= --header "${REFRESH_TOKEN_HEADER}: $gc_token" "$1" 2>&1)
     else
-      gc_body=$(wget -S -O /dev/null -T "$2" --post-data= "$1" 2>&1)
+      gc_body=$($gc_timeout wget -S -O /dev/null --post-data= "$1" 2>&1)
     fi
     gc_status=$(printf '%s\\n' "$gc_body" | sed -n 's#.*HTTP/[0-9.]* \\([0-9][0-9][0-9]\\).*#\\1#p' | tail -n 1)
     gc_body=$(printf '%s\\n' "$gc_body" | grep -v '^ ' | tr '\\n' ' ')
