@@ -107,7 +107,9 @@ async function renderJob(f: Fixture, mode: Mode, metricsPort: number): Promise<P
       stringify({
         apiVersion: 'batch/v1',
         kind: 'Job',
-        metadata: { name: 'clone', labels: { 'git-cache.enabled': 'true' } },
+        // This Job checks the --reference-if-able path (upstream reachable, its own clone settings), so it keeps
+        // git's configuration its own; test/e2e/clone-from-cache.test.ts proves transparent mode.
+        metadata: { name: 'clone', labels: { 'git-cache.enabled': 'true' }, annotations: { 'git-cache.dev/transparent': 'false' } },
         spec: {
           template: {
             spec: {
@@ -221,7 +223,7 @@ for (const mode of MODES) {
     t.notRegex(found.get('clone_ref_output') ?? '', /Could not add alternate|is not a local repository|reference repository/i, report);
     t.is(found.get('clone_helper_exit'), '0', report);
     t.is(found.get('clone_helper_alternates'), `${ref}/objects`, report);
-    t.regex(found.get('clone_helper_output') ?? '', /--reference-if-able/, report);
+    t.regex(found.get('clone_helper_output') ?? '', /from \/git-cache\/\w+\.git without contacting upstream; objects borrowed from the mirror/, report);
     t.is(found.get('clone_helper_head'), found.get('clone_ref_head'));
 
     // The private repo: the app cannot reach it upstream (no credentials), yet its mirror is there, so the
