@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { injectGitCache } from '../inject/transform.js';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from '../krm/limits.js';
-import { WireFormatError, printInputWithResults, readConfigFile, readInput } from '../krm/resource-list.js';
+import { WireFormatError, printInputWithResults, printResultsOnly, readConfigFile, readInput } from '../krm/resource-list.js';
 import { formatResult, hasErrors, type KrmResult } from '../krm/results.js';
 import { YamlSyntaxError, checkCharacters, decodeInput } from '../krm/yaml-read.js';
 import { CONFIG_API_VERSION, CONFIG_KIND, VERSION } from '../shared/names.js';
@@ -124,7 +124,9 @@ export function run(argv: readonly string[], stdin: () => string | Uint8Array): 
   // Any failure: the input as it came (when it could be read at all), a one-line reason, exit 1.
   const fail = (message: string): Outcome => {
     const results: KrmResult[] = [{ severity: 'error', message }];
-    const stdout = text === undefined ? '' : plainStream ? text : printInputWithResults(text, results, limits);
+    let stdout: string;
+    if (plainStream) stdout = text ?? '';
+    else stdout = text === undefined ? printResultsOnly(results) : printInputWithResults(text, results, limits);
     return { stdout, stderr: [message], exitCode: 1 };
   };
   try {

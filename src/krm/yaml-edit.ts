@@ -904,11 +904,22 @@ function renderBlockSeq(state: SeqState, edits: TextEdits): void {
   }
 }
 
+/** One entry of a flow collection after its edits: kept where it stands in the source, or new text. */
+type FlowEntry = { keep: [number, number] } | { text: string };
+
+/** Compact JSON with a space after `:` and `,` (as people write flow YAML), the same at every level. */
+function compactJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(compactJson).join(', ')}]`;
+  if (isRecord(value)) return `{${Object.keys(value).map((key) => `${JSON.stringify(key)}: ${compactJson(value[key])}`).join(', ')}}`;
+  return JSON.stringify(value) ?? 'null';
+}
+
 /**
- * Flow collections (`[a, b]`, `{a: 1}`, JSON) are rewritten between their brackets: kept entries exactly as
- * they were, new ones as JSON (valid YAML, and JSON stays JSON), one per line when the collection spans lines.
+ * Flow collections (`[a, b]`, `{a: 1}`, JSON) get new entries as JSON (valid YAML, and JSON stays JSON), one per
+ * line when the collection spans lines. Kept entries stay where they stand (their own edits apply inside
+ * them); only the separators around changed places are rewritten.
  */
-function renderFlow(source: SourceDocument, edits: TextEdits, node: Node, firstEntryStart: number | undefined, entries: (json: (value: unknown) => string) => string[]): void {
+function renderFlow(source: SourceDocument, edits: TextEdits, node: Node, firstEntryStart: number | undefined, entries: (json: (value: unknown) => string) => FlowEntry[]): void {
   const { text } = source;
   const [open, end] = range(node);
   const close = end - 1;
@@ -917,25 +928,38 @@ function renderFlow(source: SourceDocument, edits: TextEdits, node: Node, firstE
   const itemIndent = multiline ? (/[ \t]*$/.exec(lead)?.[0] ?? '') : '';
   const closeIndent = multiline ? ' '.repeat(column(text, close)) : '';
   const unit = itemIndent.length > closeIndent.length ? itemIndent.length - closeIndent.length : 2;
-  const json = (value: unknown) => (multiline ? JSON.stringify(value, null, unit).replace(/\n/g, `\n${itemIndent}`) : JSON.stringify(value));
+  const json = (value: unknown) => (multiline ? JSON.stringify(value, null, unit).replace(/\n/g, `\n${itemIndent}`) : compactJson(value));
   const all = entries(json);
-  let inner = '';
-  if (all.length > 0 && multiline) inner = `\n${itemIndent}${all.join(`,\n${itemIndent}`)}\n${closeIndent}`;
-  else if (all.length > 0) inner = lead.startsWith(' ') ? ` ${all.join(', ')} ` : all.join(', ');
-  edits.replace(open + 1, close, inner);
+  const separator = multiline ? `,\n${itemIndent}` : ', ';
+  const opening = all.length === 0 ? '' : multiline ? `\n${itemIndent}` : lead.startsWith(' ') ? ' ' : '';
+  const closing = all.length === 0 ? '' : multiline ? `\n${closeIndent}` : lead.startsWith(' ') ? ' ' : '';
+  // Rewrite each gap between kept entries (and the brackets) with the new text that belongs there.
+  let gapStart = open + 1;
+  let pending = opening;
+  all.forEach((entry, position) => {
+    if ('text' in entry) {
+      pending += entry.text;
+    } else {
+      edits.replace(gapStart, entry.keep[0], pending);
+      gapStart = entry.keep[1];
+      pending = '';
+    }
+    if (position < all.length - 1) pending += separator;
+  });
+  edits.replace(gapStart, close, pending + closing);
 }
 
 function renderFlowSeq(state: SeqState, edits: TextEdits): void {
   const { text } = state.source;
   const items = state.node.items;
   renderFlow(state.source, edits, state.node, items[0] ? startWithProps(text, items[0]) : undefined, (json) => [
-    ...state.front.map((value) => json(writtenData(value))),
-    ...items.flatMap((item, index) => {
+    ...state.front.map((value): FlowEntry => ({ text: json(writtenData(value)) })),
+    ...items.flatMap((item, index): FlowEntry[] => {
       if (state.removed.has(index)) return [];
       const replaced = state.replaced.get(index);
-      return [replaced ? json(writtenData(replaced)) : text.slice(startWithProps(text, item), range(item)[1])];
+      return [replaced ? { text: json(writtenData(replaced)) } : { keep: [startWithProps(text, item), range(item)[1]] }];
     }),
-    ...state.back.map((value) => json(writtenData(value))),
+    ...state.back.map((value): FlowEntry => ({ text: json(writtenData(value)) })),
   ]);
 }
 
@@ -943,12 +967,12 @@ function renderFlowMap(state: MapState, edits: TextEdits): void {
   const { text } = state.source;
   const pairs = state.node.items;
   renderFlow(state.source, edits, state.node, pairs[0] ? startWithProps(text, pairs[0].key) : undefined, (json) => [
-    ...pairs.flatMap((pair) => {
+    ...pairs.flatMap((pair): FlowEntry[] => {
       if (state.deleted.has(pair)) return [];
       const start = startWithProps(text, pair.key);
       const replaced = state.replaced.get(pair);
-      return [replaced ? `${text.slice(start, range(pair.key)[1])}: ${json(writtenData(replaced))}` : text.slice(start, valueEnd(pair))];
+      return [replaced ? { text: `${text.slice(start, range(pair.key)[1])}: ${json(writtenData(replaced))}` } : { keep: [start, valueEnd(pair)] }];
     }),
-    ...state.added.map((entry) => `${JSON.stringify(entry.key)}: ${json(writtenData(entry.value))}`),
+    ...state.added.map((entry): FlowEntry => ({ text: `${JSON.stringify(entry.key)}: ${json(writtenData(entry.value))}` })),
   ]);
 }
