@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { injectGitCache } from '../inject/transform.js';
-import { DEFAULT_READ_LIMITS, type ReadLimits } from '../krm/limits.js';
+import { DEFAULT_READ_LIMITS, limitsForInputBytes, type ReadLimits } from '../krm/limits.js';
 import { WireFormatError, printInputWithResults, printResultsOnly, readConfigFile, readInput } from '../krm/resource-list.js';
 import { formatResult, hasErrors, type KrmResult } from '../krm/results.js';
 import { YamlSyntaxError, checkCharacters, decodeInput } from '../krm/yaml-read.js';
@@ -18,7 +18,8 @@ Usage:
 
 Options:
   --config FILE            the ${CONFIG_KIND} (${CONFIG_API_VERSION}) or ConfigMap functionConfig to use
-  --max-input-bytes N      refuse larger input (default ${DEFAULT_READ_LIMITS.maxInputBytes}, ${DEFAULT_READ_LIMITS.maxInputBytes / 1024 / 1024} MiB)
+  --max-input-bytes N      refuse larger input (default ${DEFAULT_READ_LIMITS.maxInputBytes}, ${DEFAULT_READ_LIMITS.maxInputBytes / 1024 / 1024} MiB), and input
+                           of more YAML tokens than a quarter of N (what memory grows with)
   --help                   this text
   --version                the version
 
@@ -55,7 +56,7 @@ function parseCli(argv: readonly string[]): Cli | 'help' | 'version' {
       const value = valueOf('--max-input-bytes', index);
       if (!arg.includes('=')) index++;
       if (!/^[1-9]\d{0,15}$/.test(value)) throw new UsageError(`--max-input-bytes takes a positive whole number of bytes, not "${value}"`);
-      limits = { ...limits, maxInputBytes: Number(value) };
+      limits = limitsForInputBytes(Number(value), limits);
     } else throw new UsageError(`unknown argument "${arg}"; see --help`);
   }
   return { configFile, limits };

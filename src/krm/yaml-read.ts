@@ -189,7 +189,11 @@ export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDoc
   const composer = new Composer(COMPOSE_OPTIONS);
   const docs: ParsedDocument[] = [];
   let offset = 0;
+  let tokens = 0;
   for (const lexeme of lexer.lex(text)) {
+    if (++tokens > limits.maxTokens) {
+      throw new YamlSyntaxError(`more than ${limits.maxTokens} YAML tokens in the input (the limit, a quarter of --max-input-bytes) at ${lineAndColumn(text, offset)}; split the input or raise --max-input-bytes`);
+    }
     for (const token of parser.next(lexeme)) for (const doc of composer.next(token)) docs.push(doc);
     offset += lexeme.length;
     // The parser's stack holds one entry per open collection: the nesting depth, known before anything recursive.
