@@ -202,8 +202,8 @@ export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
       const envSeq = seqAt(container.node, 'env', true) as YAMLSeq;
       for (const variable of env) blockSeq(envSeq).items.push(prerenderedSeqItem(contentKey(variable), () => toNode(variable)));
     }
-    const mount: VolumeMount = additions.appMount;
-    blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(contentKey(mount), () => toNode(mount)));
+    const mount: VolumeMount | undefined = additions.appMount;
+    if (mount) blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(contentKey(mount), () => toNode(mount)));
   }
 
   if (additions.initContainers.length > 0) {
@@ -213,8 +213,7 @@ export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
   if (additions.containers.length > 0) {
     blockSeq(seqAt(spec, 'containers', true) as YAMLSeq).items.push(...additions.containers.map(containerNode));
   }
-  const volumes = seqAt(spec, 'volumes', true) as YAMLSeq;
-  blockSeq(volumes).items.push(...additions.volumes.map(volumeNode));
+  if (additions.volumes.length > 0) blockSeq(seqAt(spec, 'volumes', true) as YAMLSeq).items.push(...additions.volumes.map(volumeNode));
 
   if (plan.fsGroup !== undefined) (mapAt(spec, 'securityContext', true) as YAMLMap).set('fsGroup', plan.fsGroup);
 
