@@ -44,6 +44,7 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       credentials: { credentialsDir: options.credentialsDir, insecureIgnoreHostKey: options.insecureIgnoreHostKey },
       signal: stop.signal,
       recovered: new Set(),
+      ...(options.upstreamCache !== undefined ? { tier: { base: options.upstreamCache, waitMs: options.upstreamCacheWaitMs } } : {}),
     };
     const installed = await installClientFiles(options.cacheDir, options.repos.map((r) => r.key));
     if (installed.length > 0) logger.info('client_files_installed', { paths: installed });

@@ -20,7 +20,7 @@ import {
   CONFIG_KIND,
   VERSION,
 } from '../shared/names.js';
-import { addedNames, buildAdditions, type Additions, type EnvVar } from './additions.js';
+import { addedNames, buildAdditions, injectionMode, type Additions, type EnvVar, type InjectionMode } from './additions.js';
 import { applyInjection, containerViews, foreignNames, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
 import { conflictsWithTransparentEnv } from './transparent.js';
 import { selectorMatches, type Labels } from './selector.js';
@@ -28,12 +28,16 @@ import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
 import { workloadShape } from './workloads.js';
 
-/** Workloads whose pods must terminate: a regular (legacy) sidecar container keeps them running forever. */
-const RUN_TO_COMPLETION_KINDS = new Set(['Job', 'CronJob']);
+/** Workloads whose pods run to completion: each run is a new pod, with a new per-pod volume. */
+function runsToCompletion(kind: string, podTemplate: unknown): boolean {
+  if (kind === 'Job' || kind === 'CronJob') return true;
+  const restartPolicy = valueAt(podTemplate, ['spec', 'restartPolicy']);
+  return kind === 'Pod' && (restartPolicy === 'Never' || restartPolicy === 'OnFailure');
+}
 
 /** What to do with one item, decided before anything changes. */
 type ItemPlan =
-  | { action: 'inject'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
+  | { action: 'inject'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string; namespace: string | undefined }
   | { action: 'remove'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus };
 
 interface ItemContext {
@@ -98,16 +102,16 @@ function reposFor(config: ResolvedConfig, annotation: string | undefined): Resol
 // What a repo set gets is the same for every workload: build it once per config and repo set.
 const additionsCache = new WeakMap<ResolvedConfig, Map<string, Additions>>();
 
-function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Additions {
+function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[], mode: InjectionMode): Additions {
   let byRepos = additionsCache.get(config);
   if (!byRepos) {
     byRepos = new Map();
     additionsCache.set(config, byRepos);
   }
-  const key = repos.map((repo) => repo.name).join(',');
+  const key = `${mode}:${repos.map((repo) => repo.name).join(',')}`;
   let additions = byRepos.get(key);
   if (!additions) {
-    additions = buildAdditions(config, repos);
+    additions = buildAdditions(config, repos, mode);
     byRepos.set(key, additions);
   }
   return additions;
@@ -119,6 +123,7 @@ function planInjection(
   podTemplate: MapHandle,
   previous: InjectionStatus | undefined,
   repos: ResolvedRepo[],
+  mode: InjectionMode,
   transparent: boolean,
   results: KrmResult[],
 ): ItemPlan | undefined {
@@ -128,7 +133,8 @@ function planInjection(
     results.push(result(context, 'warning', 'selected but its pod template has no spec; left unchanged', specPath));
     return undefined;
   }
-  const additions = additionsFor(config, repos);
+  const additions = additionsFor(config, repos, mode);
+  const appMountPath = additions.appMount?.mountPath;
   const ours = addedNames(additions);
   const previousContainers = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
   const previousVolumes = new Set(previous?.volumes ?? []);
@@ -151,10 +157,10 @@ function planInjection(
   }
   const appContainers = containers.filter((container) => !ours.containers.includes(container.name) && !previousContainers.has(container.name));
   for (const container of appContainers) {
-    const clash = container.mounts.find((mount) => mount.mountPath === additions.appMount.mountPath && !previousVolumes.has(mount.name ?? ''));
+    const clash = appMountPath === undefined ? undefined : container.mounts.find((mount) => mount.mountPath === appMountPath && !previousVolumes.has(mount.name ?? ''));
     if (clash) {
       results.push(
-        result(context, 'error', `container "${container.name}" already mounts volume "${clash.name ?? '?'}" at ${additions.appMount.mountPath}; choose another spec.mountPath`, [
+        result(context, 'error', `container "${container.name}" already mounts volume "${clash.name ?? '?'}" at ${appMountPath}; choose another spec.mountPath`, [
           ...specPath,
           container.list,
         ]),
@@ -162,6 +168,8 @@ function planInjection(
       conflict = true;
     }
   }
+  if (conflict) return undefined;
+
   const appEnv = transparent ? additions.appEnvTransparent : additions.appEnv;
   const envToAdd = new Map<string, EnvVar[]>();
   const userEnv: Record<string, string[]> = {};
@@ -170,7 +178,7 @@ function planInjection(
     const ownNames = new Set(container.envNames.filter((name) => !previouslyOurs.has(name)));
     const containerPath = [...specPath, `${container.list}[${container.index}]`, 'env'];
     const clashing = transparent ? [...ownNames].filter(conflictsWithTransparentEnv) : [];
-    if (clashing.length > 0) {
+    if (clashing.length > 0 && appEnv.some((variable) => conflictsWithTransparentEnv(variable.name))) {
       // git reads one GIT_CONFIG_COUNT list: adding ours would silently drop the container's own entries or ours.
       results.push(
         result(
@@ -184,7 +192,7 @@ function planInjection(
       conflict = true;
       continue;
     }
-    if (transparent && ownNames.has('GIT_CONFIG_NOSYSTEM')) {
+    if (transparent && ownNames.has('GIT_CONFIG_NOSYSTEM') && appEnv.some((variable) => variable.name === 'GIT_CONFIG_SYSTEM')) {
       results.push(
         result(
           context,
@@ -206,7 +214,7 @@ function planInjection(
 
   const status: InjectionStatus = {
     version: VERSION,
-    mode: config.spec.keeper?.enabled ? 'keeper' : config.spec.mode,
+    mode,
     repos: repos.map((repo) => repo.name),
     initContainers: additions.initContainers.map((container) => container.name),
     containers: additions.containers.map((container) => container.name),
@@ -215,13 +223,20 @@ function planInjection(
     userEnv,
     ...(fsGroup !== undefined ? { fsGroup } : {}),
   };
+  const added = [
+    ...status.initContainers.map((name) => `init container ${name}`),
+    ...status.containers.map((name) => `container ${name}`),
+    ...(status.volumes.length > 0 ? [`volumes ${status.volumes.join(', ')}`] : []),
+  ];
+  const network = 'no volume: mirrors are read over the network from the node Service';
+  const forApps = additions.appMount ? 'read-only mount and env' : appEnv.length > 0 ? `env (${network})` : `nothing (${network})`;
   const summary =
     `injected git-cache (${status.mode}; repos ${status.repos.join(', ')}): ` +
-    `added ${[...status.initContainers.map((name) => `init container ${name}`), ...status.containers.map((name) => `container ${name}`)].join(', ')}, ` +
-    `volumes ${status.volumes.join(', ')}; read-only mount and env in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
+    `${added.length > 0 ? `added ${added.join(', ')}; ` : ''}${forApps} in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
   return {
     action: 'inject',
     context,
+    namespace: context.ref.namespace ?? config.namespace,
     podTemplate,
     previous,
     plan: { additions, statusAnnotation: formatStatus(status), envToAdd, fsGroup },
@@ -289,6 +304,9 @@ function planItem(item: Item, config: ResolvedConfig, results: KrmResult[]): Ite
     results.push(result(context, 'error', repos, [...where, 'annotations', ANNOTATION_REPOS]));
     return undefined;
   }
+  // A workload without a namespace is taken to go where the config's generated resources go (kpt and kustomize
+  // set both, or neither and `kubectl apply -n` puts both in one namespace).
+  const mode = injectionMode(config, ref.namespace ?? config.namespace);
   const transparentAnnotation = templateAnnotations[ANNOTATION_TRANSPARENT] ?? annotations[ANNOTATION_TRANSPARENT];
   if (transparentAnnotation !== undefined && transparentAnnotation !== 'true' && transparentAnnotation !== 'false') {
     const where = templateAnnotations[ANNOTATION_TRANSPARENT] !== undefined ? [...shape.podTemplatePath, 'metadata'] : ['metadata'];
@@ -297,15 +315,38 @@ function planItem(item: Item, config: ResolvedConfig, results: KrmResult[]): Ite
   }
   // The workload's annotation wins over spec.transparent either way: one workload can opt out, or opt in alone.
   const transparent = transparentAnnotation === undefined ? config.spec.transparent : transparentAnnotation === 'true';
-  const plan = planInjection(context, config, template, status.status, repos, transparent, results);
-  if (plan?.action === 'inject') results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
-  if (plan?.action === 'inject' && config.spec.mode === 'legacy-sidecar' && !config.spec.keeper?.enabled && RUN_TO_COMPLETION_KINDS.has(kind)) {
+  const plan = planInjection(context, config, template, status.status, repos, mode, transparent, results);
+  if (plan?.action !== 'inject') return plan;
+  results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
+  const oneShot = runsToCompletion(kind, templateData);
+  if (mode === 'legacy-sidecar' && oneShot) {
     results.push(
       result(
         context,
         'warning',
         `legacy-sidecar adds a regular git-cache container that keeps running, so this ${kind}'s pods never complete; use mode init, or sidecar on Kubernetes 1.29+`,
         [...shape.podTemplatePath, 'spec', 'containers'],
+      ),
+    );
+  }
+  if (mode === 'node-network' && config.spec.networkPolicy.enabled && !selectorMatches(config.selector, templateLabels)) {
+    results.push(
+      result(
+        context,
+        'warning',
+        `selected through the ${kind}'s own labels, which its pods do not carry: the generated NetworkPolicy admits pods by the selector, so these pods cannot reach the node Service; put the labels on the pod template`,
+        [...shape.podTemplatePath, 'metadata', 'labels'],
+      ),
+    );
+  }
+  if (oneShot && config.spec.volume.type === 'emptyDir' && !mode.startsWith('node') && mode !== 'keeper') {
+    results.push(
+      result(
+        context,
+        'warning',
+        `each run of this ${kind} starts with an empty per-pod cache (emptyDir), so every pod mirrors the full history of ${repos.map((repo) => repo.name).join(', ')} before it starts: ` +
+          'more time and upstream bytes than a shallow clone. Share one cache: volume.type node (one per node, hostPath) or volume.type pvc with keeper (one per cluster)',
+        [...shape.podTemplatePath, 'spec', 'volumes'],
       ),
     );
   }
@@ -365,7 +406,8 @@ export function injectGitCache(items: readonly Item[], config: ResolvedConfig): 
     });
   }
   if (hasErrors(results)) return failed();
-  const generated = generatedResources(config);
+  const readerNamespaces = new Set(plans.flatMap((plan) => (plan.action === 'inject' ? [plan.namespace] : [])));
+  const generated = generatedResources(config, { readerNamespaces });
   for (const resource of generated) {
     const meta = resource.metadata as { name: string; namespace?: string };
     results.push({

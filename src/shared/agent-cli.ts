@@ -19,6 +19,7 @@ export const FLAG = {
   gitDaemonPort: '--git-daemon-port',
   volumeSize: '--volume-size',
   refreshPort: '--refresh-port',
+  upstreamCache: '--upstream-cache',
 } as const;
 
 export interface RepoArg {
@@ -57,6 +58,8 @@ export interface AgentInvocation {
   readonly volumeSize?: string;
   /** serve only: answer `POST /v1/refresh` from other pods (with the cache volume's token) on this port */
   readonly refreshPort?: number;
+  /** sync and serve: take objects from this git-cache tier (`<base>/<key>.git`) before the git host */
+  readonly upstreamCache?: string;
 }
 
 /** The argv after the binary name: `serve --cache-dir /git-cache --interval 60s --metrics-port 9901 --repo ...`. */
@@ -69,6 +72,7 @@ export function agentArgs(invocation: AgentInvocation): string[] {
     if (invocation.volumeSize !== undefined) args.push(FLAG.volumeSize, invocation.volumeSize);
     if (invocation.refreshPort !== undefined) args.push(FLAG.refreshPort, String(invocation.refreshPort));
   }
+  if (invocation.command !== 'wait' && invocation.upstreamCache !== undefined) args.push(FLAG.upstreamCache, invocation.upstreamCache);
   if (invocation.command === 'wait' && invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);
   if (invocation.credentialsDir !== undefined) args.push(FLAG.credentialsDir, invocation.credentialsDir);
   for (const repo of invocation.repos) args.push(FLAG.repo, formatRepoArg(repo));
