@@ -5,12 +5,13 @@
  * `git daemon`; a real `git-cache serve` answers the helper's refresh requests.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mirrorPath } from '../../../src/shared/repo-url.js';
-import { freePort, git, gitDaemonFixture, makeUpstream, runAgent, runProcess, type AgentRun, type UpstreamRepo } from '../../support/git-fixtures.js';
+import { busyboxPath, runAsCacheReader } from '../../support/cache-reader.js';
+import { freePort, git, gitDaemonFixture, makeUpstream, runAgent, type AgentRun, type UpstreamRepo } from '../../support/git-fixtures.js';
 import { startAgent, waitForReady, type AgentProcess } from '../../support/servers/agent.js';
-import { findTool, testWithTools } from '../../support/tools.js';
+import { testWithTools } from '../../support/tools.js';
 
 const test = testWithTools(['git', 'flock', 'dash', 'busybox', 'sha1sum', 'curl', 'unshare', 'setpriv']);
 const upstreams = gitDaemonFixture(test, 'clone-helper');
@@ -37,37 +38,8 @@ async function setup(name: string): Promise<Setup> {
   return { url, upstream, cache, mirror: mirrorPath(cache, url), home };
 }
 
-/** A directory with busybox's applets and git, as a minimal image has: no curl, and wget unless `wget` is false. */
-function busyboxPath(root: string, wget = true): string {
-  const dir = join(root, wget ? 'busybox-bin' : 'busybox-bin-nowget');
-  if (existsSync(dir)) return dir;
-  mkdirSync(dir, { recursive: true });
-  execFileSync(findTool('busybox') ?? 'busybox', ['--install', '-s', dir]);
-  rmSync(join(dir, 'wget'), { force: true });
-  if (wget) symlinkSync(findTool('busybox') ?? 'busybox', join(dir, 'wget'));
-  symlinkSync(findTool('git') ?? '/usr/bin/git', join(dir, 'git'));
-  return dir;
-}
-
-/**
- * Runs `script` (sh) as READER_UID in a mount namespace where the cache is read-only, with `shell` (dash or
- * busybox sh) and `env`.
- */
 function asReader(s: Setup, shell: 'dash' | 'busybox', script: string, env: Record<string, string>): Promise<AgentRun> {
-  const { PATH: path = process.env.PATH ?? '/usr/bin:/bin', ...rest } = env;
-  const shellArgv = shell === 'dash' ? findTool('dash') ?? 'dash' : `${findTool('busybox') ?? 'busybox'} sh`;
-  const tool = (name: string): string => findTool(name) ?? name;
-  // The reader's PATH is set last, so a busybox-only PATH applies to the helper and not to mount/setpriv.
-  const inner =
-    `${tool('mount')} --bind "$0" "$0" && ${tool('mount')} -o remount,ro,bind "$0" && ` +
-    `exec ${tool('setpriv')} --reuid ${READER_UID} --regid ${READER_UID} --clear-groups ${tool('env')} PATH="$2" ${shellArgv} -c "$1"`;
-  return runProcess(tool('unshare'), ['--mount', '--propagation', 'private', tool('sh'), '-c', inner, s.cache, script, path], {
-    HOME: s.home,
-    GIT_CACHE_DIR: s.cache,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-    ...rest,
-  });
+  return runAsCacheReader({ cache: s.cache, home: s.home, uid: READER_UID }, shell, script, { GIT_CONFIG_NOSYSTEM: '1', ...env });
 }
 
 /** Inspects a reader's clone as root (which git would otherwise refuse: another user's repository). */

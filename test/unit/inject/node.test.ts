@@ -133,7 +133,7 @@ test('a selected workload gets the hostPath read-only (type Directory), a creden
     }
     const [app] = containersOf(pod, 'containers');
     t.deepEqual(
-      (app?.env as Json[]).map((variable) => variable.name).filter((name) => /^GIT_CACHE_(DIR|REF)/.test(name)),
+      (app?.env as Json[]).map((variable) => variable.name).filter((name) => /^GIT_CACHE_(DIR|REF)/.test(String(name))),
       ['GIT_CACHE_DIR', 'GIT_CACHE_REF', 'GIT_CACHE_REF_MONOREPO', 'GIT_CACHE_REF_TOOLS'],
     );
     // The node agent of the pod's own node refreshes on request (the Service has internalTrafficPolicy Local).
