@@ -1,13 +1,14 @@
 /**
  * `POST /v1/refresh?repo=NAME` on a real `git-cache serve` against a real `git daemon`: what it fetches (counted
  * by the daemon's upload-pack log), what it refuses, and how floods are bounded. "Another pod" is a process in
- * a network namespace of its own, joined to this one by a veth pair on 198.18.8.0/30 (nothing leaves the machine).
+ * a network namespace of its own (test/support/pod-network.ts; nothing leaves the machine).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, gitDaemonFixture, makeUpstream, runAgent, runProcess } from '../../support/git-fixtures.js';
 import { startAgent, waitForReady, type AgentProcess } from '../../support/servers/agent.js';
+import { createPodNetwork } from '../../support/pod-network.js';
 import { findTool, testWithTools } from '../../support/tools.js';
 
 const test = testWithTools(['git', 'flock', 'curl', 'ip', 'unshare']);
@@ -121,41 +122,34 @@ test('a flood is bounded: 64 requests wait for one fetch, the rest get 429 with 
   }
 });
 
-/** Runs `curl ARGS` from a network namespace of its own ("another pod") that reaches this one at 198.18.8.1. */
+/** Runs `curl ARGS` from a network namespace of its own ("another pod"); `{gateway}` in ARGS is this side. */
 function fromAnotherPod(args: string[]): { status: string; body: string } {
-  const suffix = `${process.pid % 10000}`;
-  const script = `
-    set -e
-    ns=gc8peer${suffix}; host=gc8h${suffix}; peer=gc8p${suffix}
-    cleanup() { ip netns del "$ns" 2>/dev/null || true; ip link del "$host" 2>/dev/null || true; }
-    trap cleanup EXIT
-    cleanup
-    ip netns add "$ns"
-    ip link add "$host" type veth peer name "$peer"
-    ip link set "$peer" netns "$ns"
-    ip addr add 198.18.8.1/30 dev "$host"; ip link set "$host" up
-    ip -n "$ns" addr add 198.18.8.2/30 dev "$peer"; ip -n "$ns" link set "$peer" up; ip -n "$ns" link set lo up
-    ip netns exec "$ns" curl -sS --max-time 20 -X POST -w '\\n%{http_code}' "$@"
-  `;
-  const out = execFileSync(findTool('sh') ?? 'sh', ['-c', script, 'peer', ...args], { encoding: 'utf8' });
-  const lines = out.trimEnd().split('\n');
-  return { status: lines.at(-1) ?? '', body: lines.slice(0, -1).join('\n') };
+  const network = createPodNetwork({ slot: 1 });
+  try {
+    const out = execFileSync(findTool('ip') ?? 'ip', ['netns', 'exec', network.name, 'curl', '-sS', '--max-time', '20', '-X', 'POST', '-w', '\n%{http_code}', ...args.map((arg) => arg.replace('{gateway}', network.gateway))], {
+      encoding: 'utf8',
+    });
+    const lines = out.trimEnd().split('\n');
+    return { status: lines.at(-1) ?? '', body: lines.slice(0, -1).join('\n') };
+  } finally {
+    network.remove();
+  }
 }
 
 test('another pod: refused without the volume token on both ports (nothing fetched); with it, the refresh port serves it', async (t) => {
   const s = await serve('peer');
   try {
     const before = s.uploadPacks();
-    const onMetrics = fromAnotherPod([`http://198.18.8.1:${s.port}/v1/refresh?repo=peer`]);
+    const onMetrics = fromAnotherPod([`http://{gateway}:${s.port}/v1/refresh?repo=peer`]);
     t.is(onMetrics.status, '403', onMetrics.body);
     t.regex(onMetrics.body, /come from this pod \(loopback\) or carry the x-git-cache-token header/);
-    const noToken = fromAnotherPod([`http://198.18.8.1:${s.refreshPort}/v1/refresh?repo=peer`]);
+    const noToken = fromAnotherPod([`http://{gateway}:${s.refreshPort}/v1/refresh?repo=peer`]);
     t.is(noToken.status, '403');
-    const wrong = fromAnotherPod(['-H', 'x-git-cache-token: 0000', `http://198.18.8.1:${s.refreshPort}/v1/refresh?repo=peer`]);
+    const wrong = fromAnotherPod(['-H', 'x-git-cache-token: 0000', `http://{gateway}:${s.refreshPort}/v1/refresh?repo=peer`]);
     t.is(wrong.status, '403');
     t.is(s.uploadPacks(), before, 'nothing fetched for refused requests');
     const token = readFileSync(join(s.cache, '.refresh-token'), 'utf8');
-    const selected = fromAnotherPod(['-H', `x-git-cache-token: ${token}`, `http://198.18.8.1:${s.refreshPort}/v1/refresh?repo=peer`]);
+    const selected = fromAnotherPod(['-H', `x-git-cache-token: ${token}`, `http://{gateway}:${s.refreshPort}/v1/refresh?repo=peer`]);
     t.is(selected.status, '200', selected.body);
     t.is(s.uploadPacks() - before, 1);
   } finally {

@@ -30,17 +30,19 @@ export interface SmartHttpServer {
 export interface SmartHttpOptions {
   readonly username?: string;
   readonly password: string;
-  /** Serve https with a fresh self-signed certificate for 127.0.0.1 (clients trust it through `caFile`). */
+  /** Serve https with a fresh self-signed certificate for the address (clients trust it through `caFile`). */
   readonly tls?: boolean;
+  /** Where it listens (default 127.0.0.1; a pod network's gateway for pods in a network namespace). */
+  readonly address?: string;
 }
 
 /** A self-signed certificate valid for IP 127.0.0.1; returns [certificate, key] paths. */
-function selfSignedCertificate(dir: string): [string, string] {
+function selfSignedCertificate(dir: string, address: string): [string, string] {
   const cert = join(dir, 'tls.crt');
   const key = join(dir, 'tls.key');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${address}`, '-addext', `subjectAltName=IP:${address}`, '-keyout', key, '-out', cert],
     { stdio: 'ignore' },
   );
   return [cert, key];
@@ -75,7 +77,8 @@ export async function startSmartHttp(options: SmartHttpOptions): Promise<SmartHt
     await waitFor('fcgiwrap socket', () => (existsSync(socket) ? true : undefined), 10_000);
     const accessLog = join(dir, 'access.log');
     const errorLog = join(dir, 'error.log');
-    const tls = options.tls === true ? selfSignedCertificate(dir) : undefined;
+    const address = options.address ?? LOOPBACK;
+    const tls = options.tls === true ? selfSignedCertificate(dir, address) : undefined;
     const scheme = tls ? 'https' : 'http';
     const readLogs = (): string =>
       [accessLog, errorLog, fcgiLog, join(dir, 'nginx.out')].map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : '')).join('\n');
@@ -99,7 +102,7 @@ http {
   scgi_temp_path ${temp}/scgi;
   client_max_body_size 0;
   server {
-    listen ${LOOPBACK}:${port}${tls ? ' ssl' : ''};
+    listen ${address}:${port}${tls ? ' ssl' : ''};
 ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` : ''}    server_name localhost;
     location / {
       auth_basic "git";
@@ -125,7 +128,7 @@ ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` :
       );
       const server = startDaemon(nginx, ['-p', dir, '-c', config, '-e', errorLog], join(dir, 'nginx.out'));
       try {
-        await waitForPort(server, port, 'nginx', readLogs);
+        await waitForPort(server, port, 'nginx', readLogs, address);
       } catch (error) {
         await server.stop();
         throw error;
@@ -137,7 +140,7 @@ ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` :
         username,
         password: options.password,
         caFile: tls?.[0],
-        url: (relativePath: string) => `${scheme}://${LOOPBACK}:${port}/${relativePath.replace(/^\/+/, '')}`,
+        url: (relativePath: string) => `${scheme}://${address}:${port}/${relativePath.replace(/^\/+/, '')}`,
         logs: readLogs,
         logFiles: [accessLog, errorLog, fcgiLog],
         stop: async () => {
