@@ -128,12 +128,16 @@ test('a commit pushed after the last refresh: the helper asks the agent (curl, o
 test('no curl or wget: the helper says so and waits for the periodic refresh; a commit that never comes fails after --wait', async (t) => {
   const s = await setup('nowget');
   const port = await freePort();
-  const agent = startAgent(['serve', '--repo', `nowget=${s.url}`, '--cache-dir', s.cache, '--interval', '2s', '--metrics-port', String(port)]);
+  // A long interval, and SIGHUP (what the next periodic refresh does) once the helper is waiting.
+  const agent = startAgent(['serve', '--repo', `nowget=${s.url}`, '--cache-dir', s.cache, '--interval', '1h', '--metrics-port', String(port)]);
   try {
     await waitForReady(port, agent);
     const env = { URL: s.url, GIT_CACHE_ENDPOINT: `http://127.0.0.1:${port}`, GIT_CACHE_REF_NOWGET: s.mirror, PATH: busyboxPath(upstreams.root, false) };
     const newer = s.upstream.commit('newer');
-    const run = await asReader(s, 'busybox', `"$GIT_CACHE_DIR/bin/git-clone-cached" --rev ${newer} --wait 30s "$URL" "$HOME/periodic"`, env);
+    const running = asReader(s, 'busybox', `"$GIT_CACHE_DIR/bin/git-clone-cached" --rev ${newer} --wait 60s "$URL" "$HOME/periodic"`, env);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    agent.child.kill('SIGHUP');
+    const run = await running;
     t.is(run.code, 0, run.stderr);
     t.regex(run.stderr, /no curl or wget to ask the agent for a refresh: waiting for its periodic one/);
     t.is(gitAsRoot(['-C', join(s.home, 'periodic'), 'rev-parse', 'HEAD']), newer);
