@@ -7,20 +7,17 @@
 // UID), holds no credential, and clones with the helper, with a plain `git clone`, and with actions/checkout's
 // sequence at commits pushed after the mirror's last refresh.
 import test from 'ava';
-import { execa } from 'execa';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { CACHE_CONTAINER_NAME } from '../../src/shared/names.js';
 import { git, makeUpstream, tempDir, type UpstreamRepo } from '../support/git-fixtures.js';
 import { createPodNetwork, type PodNetwork } from '../support/pod-network.js';
-import { describePodRun, podRunnerUnavailableReason, runPod, type PodSpec } from '../support/pod-runner.js';
+import { describePodRun, podRunnerUnavailableReason, renderJobPodSpec, runPod, type PodSpec } from '../support/pod-runner.js';
 import { startSmartHttp, type SmartHttpServer } from '../support/servers/smart-http.js';
 import { startSshd, type SshServer } from '../support/servers/sshd.js';
 import { freePort, removeDir } from '../support/servers/process.js';
-import { REPO_ROOT, findTool, testWithTools } from '../support/tools.js';
+import { testWithTools } from '../support/tools.js';
 
-const FUNCTION = join(REPO_ROOT, 'function', 'inject-git-cache');
 const APP_UID = 1000;
 
 // What the app container does, for each repo (ssh, https): one `RESULT key=value` line per finding.
@@ -88,71 +85,46 @@ async function startUpstreams(): Promise<Upstreams> {
 }
 
 async function renderJob(u: Upstreams, metricsPort: number): Promise<PodSpec> {
-  const packageDir = tempDir('cfc-package');
-  const configDir = tempDir('cfc-config');
-  try {
-    writeFileSync(
-      join(packageDir, 'job.yaml'),
-      stringify({
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name: 'build', labels: { 'git-cache.enabled': 'true' } },
+  const job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'build', labels: { 'git-cache.enabled': 'true' } },
+    spec: {
+      template: {
         spec: {
-          template: {
-            spec: {
-              restartPolicy: 'Never',
-              containers: [
-                {
-                  name: 'app',
-                  image: 'registry.example.com/ci-runner:1.0.0',
-                  command: ['sh', '-c', APP_SCRIPT],
-                  env: [
-                    { name: 'SSH_URL', value: u.sshUrl },
-                    { name: 'HTTPS_URL', value: u.httpsUrl },
-                  ],
-                  securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID },
-                },
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'app',
+              image: 'registry.example.com/ci-runner:1.0.0',
+              command: ['sh', '-c', APP_SCRIPT],
+              env: [
+                { name: 'SSH_URL', value: u.sshUrl },
+                { name: 'HTTPS_URL', value: u.httpsUrl },
               ],
+              securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID },
             },
-          },
-        },
-      }),
-    );
-    const fnConfig = join(configDir, 'gitcache.yaml');
-    writeFileSync(
-      fnConfig,
-      stringify({
-        apiVersion: 'git-cache.dev/v1alpha1',
-        kind: 'GitCache',
-        metadata: { name: 'git-cache' },
-        spec: {
-          repos: [
-            { url: u.sshUrl, name: 'app', sshSecretName: 'app-ssh' },
-            { url: u.httpsUrl, name: 'lib', httpsSecretName: 'lib-https' },
           ],
-          metricsPort,
-          // The mirror moves only when asked: the commits pushed while the pod starts are newer than it.
-          refreshInterval: '1h',
         },
-      }),
-    );
-    const rendered = await execa(findTool('kpt') ?? 'kpt', ['fn', 'eval', packageDir, '--exec', FUNCTION, '--fn-config', fnConfig, '-o', 'stdout'], { reject: false });
-    if (rendered.exitCode !== 0) throw new Error(`kpt fn eval failed: ${rendered.stderr}`);
-    const list = parse(rendered.stdout) as { items: Array<{ kind: string; spec: { template: { spec: PodSpec } } }> };
-    const job = list.items.find((item) => item.kind === 'Job');
-    if (!job) throw new Error(`no Job in kpt output:\n${rendered.stdout}`);
-    const pod = job.spec.template.spec;
-    // The platform team's own CA for its git host, given to the cache container (the app never talks to it).
-    const cache = pod.initContainers?.find((container) => container.name === CACHE_CONTAINER_NAME);
-    if (!cache) throw new Error('no cache container');
-    cache.env = [...(cache.env ?? []), { name: 'GIT_SSL_CAINFO', value: '/etc/git-cache-ca/ca.crt' }];
-    cache.volumeMounts = [...(cache.volumeMounts ?? []), { name: 'upstream-ca', mountPath: '/etc/git-cache-ca', readOnly: true }];
-    pod.volumes = [...(pod.volumes ?? []), { name: 'upstream-ca', secret: { secretName: 'upstream-ca', defaultMode: 0o444 } }];
-    return pod;
-  } finally {
-    removeDir(packageDir);
-    removeDir(configDir);
-  }
+      },
+    },
+  };
+  const pod = await renderJobPodSpec(job, {
+    repos: [
+      { url: u.sshUrl, name: 'app', sshSecretName: 'app-ssh' },
+      { url: u.httpsUrl, name: 'lib', httpsSecretName: 'lib-https' },
+    ],
+    metricsPort,
+    // The mirror moves only when asked: the commits pushed while the pod starts are newer than it.
+    refreshInterval: '1h',
+  });
+  // The platform team's own CA for its git host, given to the cache container (the app never talks to it).
+  const cache = pod.initContainers?.find((container) => container.name === CACHE_CONTAINER_NAME);
+  if (!cache) throw new Error('no cache container');
+  cache.env = [...(cache.env ?? []), { name: 'GIT_SSL_CAINFO', value: '/etc/git-cache-ca/ca.crt' }];
+  cache.volumeMounts = [...(cache.volumeMounts ?? []), { name: 'upstream-ca', mountPath: '/etc/git-cache-ca', readOnly: true }];
+  pod.volumes = [...(pod.volumes ?? []), { name: 'upstream-ca', secret: { secretName: 'upstream-ca', defaultMode: 0o444 } }];
+  return pod;
 }
 
 function results(stdout: string): Map<string, string> {

@@ -31,6 +31,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parse, stringify } from 'yaml';
 import { makeTempDir, removeDir, sleep } from './servers/process.js';
 import { REPO_ROOT, findTool } from './tools.js';
 
@@ -505,4 +507,28 @@ export function describePodRun(result: PodResult): string {
         `${container.endedAt !== undefined ? `, ended ${container.endedAt.toFixed(0)} ms` : ''}\n[stdout]\n${container.stdout.slice(-6000)}\n[stderr]\n${container.stderr.slice(-6000)}`,
     ),
   ].join('\n');
+}
+
+/**
+ * The pod spec the real function gives `job` (a Job manifest) under `gitCacheSpec`, through
+ * `kpt fn eval --exec function/inject-git-cache`: what the tests then run.
+ */
+export async function renderJobPodSpec(job: Record<string, unknown>, gitCacheSpec: Record<string, unknown>): Promise<PodSpec> {
+  const packageDir = makeTempDir('render-package');
+  const configDir = makeTempDir('render-config');
+  try {
+    writeFileSync(join(packageDir, 'job.yaml'), stringify(job));
+    const fnConfig = join(configDir, 'gitcache.yaml');
+    writeFileSync(fnConfig, stringify({ apiVersion: 'git-cache.dev/v1alpha1', kind: 'GitCache', metadata: { name: 'git-cache' }, spec: gitCacheSpec }));
+    const functionPath = join(REPO_ROOT, 'function', 'inject-git-cache');
+    const rendered = await execa(findTool('kpt') ?? 'kpt', ['fn', 'eval', packageDir, '--exec', functionPath, '--fn-config', fnConfig, '-o', 'stdout'], { reject: false });
+    if (rendered.exitCode !== 0) throw new Error(`kpt fn eval failed: ${rendered.stderr}`);
+    const list = parse(rendered.stdout) as { items: Array<{ kind: string; spec: { template: { spec: PodSpec } } }> };
+    const renderedJob = list.items.find((item) => item.kind === 'Job');
+    if (!renderedJob) throw new Error(`no Job in kpt output:\n${rendered.stdout}`);
+    return renderedJob.spec.template.spec;
+  } finally {
+    removeDir(packageDir);
+    removeDir(configDir);
+  }
 }
