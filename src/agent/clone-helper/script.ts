@@ -25,19 +25,26 @@ gc_say() { printf '%s: %s\\n' "$gc_me" "$*" >&2; }
 
 # The cache directory: $GIT_CACHE_DIR, else the directory above bin/.
 gc_cache_dir() {
-  if [ -n "\${GIT_CACHE_DIR:-}" ]; then printf '%s\\n' "\${GIT_CACHE_DIR%/}"; else (CDPATH= cd -- "$gc_bin/.." && pwd); fi
+  if [ -n "\${GIT_CACHE_DIR:-}" ]; then printf '%s\\n' "\${GIT_CACHE_DIR%/}"; else printf '%s\\n' "\${gc_bin%/bin}"; fi
 }
 
-# The URL as the cache key sees it: userinfo (user:token@) of an http(s) URL removed, like the agent's.
-gc_canonical() { printf '%s\\n' "$1" | sed 's#^\\(https\\{0,1\\}://\\)[^/?#]*@#\\1#'; }
+# The URL as the cache key sees it: userinfo (user:token@) of an http(s) URL removed (up to the authority's last
+# "@"), like the agent's. Parameter expansion only: a clone should cost as few processes as possible.
+gc_canonical() {
+  case $1 in
+    http://*|https://*)
+      gc_scheme=\${1%%://*}; gc_rest=\${1#*://}; gc_authority=\${gc_rest%%[/?#]*}; gc_path=\${gc_rest#"$gc_authority"}
+      printf '%s://%s%s\\n' "$gc_scheme" "\${gc_authority##*@}" "$gc_path" ;;
+    *) printf '%s\\n' "$1" ;;
+  esac
+}
 
 # key(url) = first 20 hex digits of sha1(canonical(url) + newline).
-gc_key() { gc_canonical "$1" | sha1sum | cut -c1-20; }
+gc_key() { gc_sum=$(gc_canonical "$1" | sha1sum) && printf '%.20s\\n' "$gc_sum"; }
 
-# A mirror is usable once the agent finished it (marker written before the atomic rename) and it is not shallow.
-gc_usable() {
-  [ -f "$1/${MARKER_FILE}" ] && [ ! -f "$1/shallow" ] && git --git-dir="$1" rev-parse --git-dir >/dev/null 2>&1
-}
+# A mirror is usable once the agent finished it: the marker is written before the atomic rename that makes
+# <key>.git appear, so a marker means a complete mirror (and the agent never keeps a shallow one).
+gc_usable() { [ -f "$1/${MARKER_FILE}" ] && [ ! -f "$1/shallow" ]; }
 
 # The repo's NAME (what the agent's endpoint takes) from GIT_CACHE_REF_<NAME>=MIRROR in the environment.
 gc_repo_name() {
@@ -168,7 +175,7 @@ export const CLONE_HELPER_SCRIPT = `#!/bin/sh
 # When there is no usable mirror for URL it falls back to a plain git clone from upstream (and says so).
 set -eu
 gc_me=git-clone-cached
-gc_bin=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+case $0 in */*) gc_bin=\${0%/*} ;; *) gc_bin=$(dirname -- "$(command -v -- "$0")") ;; esac
 . "$gc_bin/git-cache-lib.sh"
 
 usage() {
@@ -215,7 +222,8 @@ if [ -z "$mirror" ] || ! gc_usable "$mirror"; then
   esac
 fi
 
-name=$(gc_repo_name "$mirror")
+name=
+[ -z "$refresh$rev" ] || name=$(gc_repo_name "$mirror")
 if [ -n "$refresh" ]; then
   if [ -n "\${GIT_CACHE_ENDPOINT:-}" ] && [ -n "$name" ]; then
     gc_post "\${GIT_CACHE_ENDPOINT%/}/v1/refresh?repo=$name" "$wait_seconds"
@@ -243,7 +251,7 @@ case $kind in
 esac
 git -C "$dir" remote set-url origin "$url"
 [ "$kind" != commit ] || git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$rev"
-gc_say "cloned $canonical into $dir from $mirror without contacting upstream; $how; HEAD at $(git -C "$dir" rev-parse --short HEAD 2>/dev/null || echo '?')\${rev:+ ($kind $rev)}"
+gc_say "cloned $canonical into $dir from $mirror without contacting upstream; $how\${rev:+; HEAD at $kind $rev}"
 `;
 
 export const UPLOAD_PACK_WRAPPER_SCRIPT = `#!/bin/sh
@@ -256,7 +264,7 @@ export const UPLOAD_PACK_WRAPPER_SCRIPT = `#!/bin/sh
 # $GIT_CACHE_ENDPOINT to fetch now and waits for it ($GIT_CACHE_WAIT, default 60s) before serving.
 set -u
 gc_me=git-cache
-gc_bin=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+case $0 in */*) gc_bin=\${0%/*} ;; *) gc_bin=$(dirname -- "$(command -v -- "$0")") ;; esac
 . "$gc_bin/git-cache-lib.sh"
 
 # What the git process that started us asked for: commit ids and refs/... sources of its refspecs.

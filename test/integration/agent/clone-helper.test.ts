@@ -92,7 +92,7 @@ test('--rev picks a branch (checked out, tracking), a tag (detached) or a commit
   t.is(gitAsRoot(['-C', join(s.home, 'commit'), 'rev-parse', 'HEAD']), first);
   t.false(existsSync(join(s.home, 'commit', '.git', 'objects', 'info', 'alternates')), '--dissociate: no alternates');
   t.is(gitAsRoot(['-C', join(s.home, 'commit'), 'fsck', '--no-progress']), '');
-  t.regex(run.stderr, /objects copied from the mirror; HEAD at \w+ \(commit /);
+  t.regex(run.stderr, /objects copied from the mirror; HEAD at commit /);
 });
 
 test('a commit pushed after the last refresh: the helper asks the agent (curl, or busybox wget) and clones it; the job holds no credential', async (t) => {
