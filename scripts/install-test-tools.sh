@@ -81,6 +81,8 @@ compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || compgen -G '/usr/lib*/li
 [ -x /usr/lib/podman/netavark ] || missing_packages+=(netavark)
 [ -x /usr/lib/podman/aardvark-dns ] || missing_packages+=(aardvark-dns)
 [ -x /usr/lib/cni/bridge ] || missing_packages+=(containernetworking-plugins)
+# PyYAML (a Python module, no command): the wire-layer property tests read the function's output with it too
+python3 -c 'import yaml' >/dev/null 2>&1 || missing_packages+=(python3-yaml)
 
 if [ ${#missing_packages[@]} -gt 0 ]; then
   mapfile -t unique < <(printf '%s\n' "${missing_packages[@]}" | sort -u)

@@ -4,16 +4,16 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { AGENT_BINARY } from '../shared/agent-cli.js';
-import { errorMessage, syncAll } from './agent.js';
+import { errorMessage, syncAll } from './mirror/sync.js';
 import { parseArgs, type AgentOptions } from './cli.js';
-import { cloneHelperPath, installCloneHelper } from './clone-helper.js';
+import { cloneHelperPath, installCloneHelper } from './clone-helper/install.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { removeOrphanStaging, type MirrorContext } from './mirror.js';
-import { prepareRuntime } from './runtime.js';
-import { serve } from './serve.js';
-import { statVolume } from './volume.js';
-import { waitForMirrors } from './wait.js';
+import { removeOrphanStaging, type MirrorContext } from './mirror/mirror.js';
+import { prepareRuntime } from './git/runtime.js';
+import { serve } from './serving/serve.js';
+import { statVolume } from './mirror/volume.js';
+import { waitForMirrors } from './mirror/wait.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;

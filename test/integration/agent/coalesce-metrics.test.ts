@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { syncRepo } from '../../../src/agent/agent.js';
+import { syncRepo } from '../../../src/agent/mirror/sync.js';
 import { createLogger } from '../../../src/agent/log.js';
 import { createMetrics } from '../../../src/agent/metrics.js';
-import { MARKER_FILE, lockPath, mirrorDir, type MirrorContext } from '../../../src/agent/mirror.js';
-import { prepareRuntime } from '../../../src/agent/runtime.js';
+import { MARKER_FILE, lockPath, mirrorDir, type MirrorContext } from '../../../src/agent/mirror/mirror.js';
+import { prepareRuntime } from '../../../src/agent/git/runtime.js';
 import { canonicalRepoUrl, repoKey } from '../../../src/shared/repo-url.js';
 import { gitDaemonFixture, holdLock, makeUpstream, runAgent } from '../../support/git-fixtures.js';
 import { testWithTools } from '../../support/tools.js';

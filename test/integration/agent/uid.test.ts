@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findNssWrapper } from '../../../src/agent/runtime.js';
+import { findNssWrapper } from '../../../src/agent/git/runtime.js';
 import { testWithTools } from '../../support/tools.js';
 import { agentCommand, freePort, parseEvents, runProcess, tempDir } from '../../support/git-fixtures.js';
 

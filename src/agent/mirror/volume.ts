@@ -1,6 +1,6 @@
 /** The cache dir's filesystem, as statfs(2) reports it (the volume's size and free space for the metrics). */
 import { statfs } from 'node:fs/promises';
-import type { VolumeStats } from './metrics.js';
+import type { VolumeStats } from '../metrics.js';
 
 export async function statVolume(dir: string): Promise<VolumeStats> {
   const stats = await statfs(dir);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { backoffDelay, defaultSchedule, jittered, nextDelay } from '../../../src/agent/backoff.js';
+import { backoffDelay, defaultSchedule, jittered, nextDelay } from '../../../../src/agent/serving/backoff.js';
 
 test('jitter stays within ±jitter of the interval and covers both ends', (t) => {
   t.is(jittered(60_000, 0.1, 0), 54_000);

@@ -1,10 +1,10 @@
 /**
  * Runs git as a child process: its own process group (so stopping it also stops ssh, index-pack and the
- * remote helpers), optional lock fd passed as fd 3 (see lock.ts), stderr split into lines for progress
+ * remote helpers), optional lock fd passed as fd 3 (see ../mirror/lock.ts), stderr split into lines for progress
  * logging, and the tail kept for a one-line failure reason.
  */
 import { spawn } from 'node:child_process';
-import { isProgressLine, scrub } from './log.js';
+import { isProgressLine, scrub } from '../log.js';
 import { gitConfigArgs } from './runtime.js';
 
 export interface GitRun {

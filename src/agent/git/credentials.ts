@@ -13,11 +13,11 @@ import {
   SSH_KNOWN_HOSTS_FILE,
   httpsCredentialDir,
   sshCredentialDir,
-} from '../shared/names.js';
-import { parseRepoUrl } from '../shared/repo-url.js';
-import { writeFileAtomic } from './atomic-file.js';
-import type { Repo } from './cli.js';
-import type { Logger } from './log.js';
+} from '../../shared/names.js';
+import { parseRepoUrl } from '../../shared/repo-url.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { Repo } from '../cli.js';
+import type { Logger } from '../log.js';
 import type { Runtime } from './runtime.js';
 
 export class CredentialError extends Error {}

@@ -6,9 +6,9 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from '../../../src/agent/cli.js';
-import { createLogger } from '../../../src/agent/log.js';
-import { WaitTimeoutError, waitForMirrors } from '../../../src/agent/wait.js';
+import { parseArgs } from '../../../../src/agent/cli.js';
+import { createLogger } from '../../../../src/agent/log.js';
+import { WaitTimeoutError, waitForMirrors } from '../../../../src/agent/mirror/wait.js';
 
 function options(cacheDir: string, timeout: string) {
   const parsed = parseArgs(['wait', '--cache-dir', cacheDir, '--timeout', timeout, '--repo', 'https://git.example.com/org/app.git'], {});

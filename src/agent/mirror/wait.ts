@@ -3,8 +3,8 @@
  * complete; never writes, never contacts an upstream.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentOptions } from './cli.js';
-import type { Logger } from './log.js';
+import type { AgentOptions } from '../cli.js';
+import type { Logger } from '../log.js';
 import { mirrorDir, mirrorProblem } from './mirror.js';
 
 export class WaitTimeoutError extends Error {}

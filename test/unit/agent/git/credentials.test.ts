@@ -1,5 +1,5 @@
 import test from 'ava';
-import { shellQuote, sshCommand } from '../../../src/agent/credentials.js';
+import { shellQuote, sshCommand } from '../../../../src/agent/git/credentials.js';
 
 test('ssh command enforces host key checking with the given known_hosts and key only', (t) => {
   const cmd = sshCommand({ keyPath: '/creds/app/ssh/ssh-privatekey', knownHostsPath: '/creds/app/ssh/known_hosts', insecure: false });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { failureReason, type GitResult } from '../../../src/agent/git-run.js';
+import { failureReason, type GitResult } from '../../../../src/agent/git/run.js';
 
 function failed(stderr: string, extra: Partial<GitResult> = {}): GitResult {
   return { code: 128, signal: null, stdout: '', stderrTail: stderr.split('\n').filter((line) => line.length > 0), aborted: false, ...extra };

@@ -1,10 +1,10 @@
 /**
  * One sync pass over the configured repos (bounded parallelism), with metrics and log events per repo.
  */
-import type { AgentOptions, Repo } from './cli.js';
-import { GitError } from './git-run.js';
+import type { AgentOptions, Repo } from '../cli.js';
+import { GitError } from '../git/run.js';
 import { LockAbortedError } from './lock.js';
-import { recordFetch, type AgentMetrics } from './metrics.js';
+import { recordFetch, type AgentMetrics } from '../metrics.js';
 import { countRefs, diskUsage, mirrorDir, mirrorProblem, syncMirror, type MirrorContext, type SyncResult } from './mirror.js';
 
 export type RepoOutcome = { readonly repo: Repo; readonly ok: true; readonly result: SyncResult } | { readonly repo: Repo; readonly ok: false; readonly reason: string };

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { classifyLeftover, layoutProblem, stagingKey } from '../../../src/agent/git-files.js';
+import { classifyLeftover, layoutProblem, stagingKey } from '../../../../src/agent/mirror/git-files.js';
 
 test('lock files left by killed git runs are recognised', (t) => {
   for (const path of ['shallow.lock', 'packed-refs.lock', 'index.lock', 'config.lock', 'HEAD.lock', 'gc.pid', 'refs/heads/main.lock', 'refs/tags/v1.lock', 'refs/remotes/origin/x/y.lock']) {

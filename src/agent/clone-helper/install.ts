@@ -1,9 +1,9 @@
 /** Installs the clone helper into the cache volume: atomic (write beside, chmod, rename), only when changed. */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CLONE_HELPER_RELATIVE_PATH } from '../shared/names.js';
-import { CLONE_HELPER_SCRIPT } from './assets/git-clone-cached.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { CLONE_HELPER_RELATIVE_PATH } from '../../shared/names.js';
+import { CLONE_HELPER_SCRIPT } from './script.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export function cloneHelperPath(cacheDir: string): string {
   return join(cacheDir, CLONE_HELPER_RELATIVE_PATH);

@@ -5,9 +5,9 @@
  * URL: git://HOST:PORT/<key>.git
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Repo } from './cli.js';
-import type { Logger } from './log.js';
-import { mirrorDir } from './mirror.js';
+import type { Repo } from '../cli.js';
+import type { Logger } from '../log.js';
+import { mirrorDir } from '../mirror/mirror.js';
 
 export interface GitDaemonOptions {
   readonly cacheDir: string;

@@ -1,16 +1,16 @@
 /**
  * `git-cache serve`: sync, then keep every mirror fresh. Each repo has its own schedule (interval with jitter,
  * exponential backoff after failures); a failing upstream leaves the last good mirror in place and readiness
- * as it was. SIGHUP refreshes now; SIGTERM/SIGINT stop running git (no broken mirror: see mirror.ts) and exit 0.
+ * as it was. SIGHUP refreshes now; SIGTERM/SIGINT stop running git (no broken mirror: see ../mirror/mirror.ts) and exit 0.
  */
 import { createServer, type Server } from 'node:http';
-import { syncRepo, mirrorUsable } from './agent.js';
+import { syncRepo, mirrorUsable } from '../mirror/sync.js';
 import { defaultSchedule, nextDelay } from './backoff.js';
-import type { AgentOptions, Repo } from './cli.js';
+import type { AgentOptions, Repo } from '../cli.js';
 import { startGitDaemon, type RunningDaemon } from './git-daemon.js';
-import type { Logger } from './log.js';
-import type { AgentMetrics } from './metrics.js';
-import type { MirrorContext } from './mirror.js';
+import type { Logger } from '../log.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { MirrorContext } from '../mirror/mirror.js';
 
 export interface ServeDeps {
   readonly options: AgentOptions;

@@ -13,16 +13,16 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../shared/names.js';
-import { canonicalRepoUrl, mirrorPathForKey } from '../shared/repo-url.js';
-import { writeFileAtomic } from './atomic-file.js';
-import type { Repo } from './cli.js';
-import { credentialEnv, type CredentialSettings } from './credentials.js';
+import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../../shared/names.js';
+import { canonicalRepoUrl, mirrorPathForKey } from '../../shared/repo-url.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { Repo } from '../cli.js';
+import { credentialEnv, type CredentialSettings } from '../git/credentials.js';
 import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
-import { GitError, failureReason, runGit, type GitResult } from './git-run.js';
+import { GitError, failureReason, runGit, type GitResult } from '../git/run.js';
 import { acquireLock, type HeldLock } from './lock.js';
-import { isProgressLine, progressThrottle, type Logger } from './log.js';
-import type { Runtime } from './runtime.js';
+import { isProgressLine, progressThrottle, type Logger } from '../log.js';
+import type { Runtime } from '../git/runtime.js';
 
 /** Written into each mirror after every successful clone or fetch (git ignores unknown files in a git dir). */
 export const MARKER_FILE = 'git-cache.json';

@@ -7,8 +7,8 @@ import { constants, existsSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { HTTPS_PASSWORD_FILE, HTTPS_USERNAME_FILE } from '../shared/names.js';
-import type { Logger } from './log.js';
+import { HTTPS_PASSWORD_FILE, HTTPS_USERNAME_FILE } from '../../shared/names.js';
+import type { Logger } from '../log.js';
 
 export interface Runtime {
   /** Private (0700) scratch dir of this process: askpass script, key copies, passwd file. */
