@@ -44,6 +44,7 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       credentials: { credentialsDir: options.credentialsDir, insecureIgnoreHostKey: options.insecureIgnoreHostKey },
       signal: stop.signal,
       recovered: new Set(),
+      ...(options.upstreamCache !== undefined ? { tier: { base: options.upstreamCache, waitMs: options.upstreamCacheWaitMs } } : {}),
     };
     if (await installCloneHelper(options.cacheDir)) logger.info('clone_helper_installed', { path: cloneHelperPath(options.cacheDir) });
     await removeOrphanStaging(ctx, new Set(options.repos.map((r) => r.key)));

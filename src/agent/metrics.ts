@@ -18,6 +18,9 @@ export interface AgentMetrics {
   readonly fetchDuration: Histogram<'repo' | 'result'>;
   readonly refs: Gauge<'repo'>;
   readonly coalesced: Counter<'repo'>;
+  readonly upstreamCacheFallback: Counter<'repo'>;
+  readonly orphanBytes: Gauge;
+  readonly orphansDeleted: Counter;
   readonly ready: Gauge;
   readonly refreshIntervalSeconds: Gauge;
   readonly volumeSizeBytes: Gauge;
@@ -72,6 +75,18 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
       labelNames: ['repo'],
       registers,
     }),
+    upstreamCacheFallback: new Counter({
+      name: 'git_cache_upstream_cache_fallback_total',
+      help: 'Successful syncs that went to the git host because the upstream cache tier (--upstream-cache) was down or lacked the repo.',
+      labelNames: ['repo'],
+      registers,
+    }),
+    orphanBytes: new Gauge({
+      name: 'git_cache_orphan_bytes',
+      help: 'Bytes on disk of mirrors in the cache dir that no agent serves any more, not yet past their grace period (--orphan-grace).',
+      registers,
+    }),
+    orphansDeleted: new Counter({ name: 'git_cache_orphans_deleted_total', help: 'Mirrors deleted because no agent served them for the grace period.', registers }),
     ready: new Gauge({ name: 'git_cache_ready', help: '1 when every mirror is present (the /readyz answer), else 0.', registers }),
     refreshIntervalSeconds: new Gauge({ name: 'git_cache_refresh_interval_seconds', help: 'The configured refresh interval (serve --interval) in seconds.', registers }),
     volumeSizeBytes: new Gauge({
@@ -99,8 +114,10 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
   for (const repo of repoNames) {
     for (const result of FETCH_RESULTS) metrics.fetchTotal.inc({ repo, result }, 0);
     metrics.coalesced.inc({ repo }, 0);
+    metrics.upstreamCacheFallback.inc({ repo }, 0);
   }
   metrics.ready.set(0);
+  metrics.orphanBytes.set(0);
   return metrics;
 }
 
