@@ -226,12 +226,12 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /**
- * A namespace made before a test file's tests and deleted after them (`ns.name` inside tests). With a test
- * title prefix and `t`-less use, it is the per-file fixture most suites want.
+ * A namespace made before a test file's tests and deleted after them (`ns.name` inside tests and in the file's
+ * own `before` hooks: it is made in a serial hook, which ava runs before the concurrent ones).
  */
 export function clusterNamespace(suite: TestFn, prefix: string, options: NamespaceOptions = {}): { readonly name: string } {
   const fixture = { name: '' };
-  suite.before(async () => {
+  suite.serial.before(async () => {
     fixture.name = await createNamespace(prefix, options);
   });
   suite.after.always(async () => {
@@ -285,7 +285,19 @@ export function persistentVolume(options: {
 export function renderWithFunction(manifests: readonly Manifest[], config: Manifest): Manifest[] {
   const { items, results, outcome } = inject(manifests, config);
   if (outcome.exitCode !== 0) throw new Error(`the function failed (${outcome.exitCode}): ${JSON.stringify(results)}`);
-  return items.filter((item) => (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['config.kubernetes.io/local-config'] !== 'true');
+  // What kpt and kustomize do with the output: drop local-config items and the internal.config.kubernetes.io
+  // bookkeeping annotations.
+  return items
+    .filter((item) => annotationsOf(item)?.['config.kubernetes.io/local-config'] !== 'true')
+    .map((item) => {
+      const annotations = annotationsOf(item);
+      if (annotations) for (const key of Object.keys(annotations)) if (key.startsWith('internal.config.kubernetes.io/')) delete annotations[key];
+      return item;
+    });
+}
+
+function annotationsOf(item: Manifest): Record<string, string> | undefined {
+  return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
 }
 
 /** A pod's containers' restart counts and states, for assertion messages. */
