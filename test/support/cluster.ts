@@ -36,7 +36,6 @@ import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { inject } from './krm.js';
 import { REPO_ROOT, findTool, testWithTools } from './tools.js';
 
@@ -140,9 +139,12 @@ export async function kubectlOk(args: readonly string[], options: KubectlOptions
 
 export type Manifest = Record<string, unknown>;
 
-/** YAML text of several manifests (objects or YAML text) as one multi-document stream. */
+/**
+ * Several manifests (objects or YAML text) as one multi-document stream. Objects go as JSON documents: kubectl
+ * reads YAML 1.1, where a plain `on` or `yes` written by a YAML 1.2 printer would turn into a boolean.
+ */
 export function toManifestYaml(manifests: readonly (Manifest | string)[]): string {
-  return manifests.map((item) => (typeof item === 'string' ? item : stringify(item, { aliasDuplicateObjects: false }))).join('\n---\n');
+  return manifests.map((item) => (typeof item === 'string' ? item : JSON.stringify(item))).join('\n---\n');
 }
 
 /** The warnings the API server sent (admission, Pod Security), one per line, from kubectl's stderr. */
@@ -203,6 +205,8 @@ export interface NamespaceOptions {
   readonly enforce?: PodSecurityLevel;
   /** Pod Security `warn` and `audit` level (default restricted). */
   readonly warn?: PodSecurityLevel;
+  /** More labels (they win over the Pod Security ones). */
+  readonly labels?: Record<string, string>;
 }
 
 let namespaceCounter = 0;
@@ -211,7 +215,7 @@ let namespaceCounter = 0;
 export async function createNamespace(prefix: string, options: NamespaceOptions = {}): Promise<string> {
   const name = `${prefix}-${process.pid}-${++namespaceCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
   const warn = options.warn ?? 'restricted';
-  const labels = { 'pod-security.kubernetes.io/enforce': options.enforce ?? 'restricted', 'pod-security.kubernetes.io/warn': warn, 'pod-security.kubernetes.io/audit': warn };
+  const labels = { 'pod-security.kubernetes.io/enforce': options.enforce ?? 'restricted', 'pod-security.kubernetes.io/warn': warn, 'pod-security.kubernetes.io/audit': warn, ...options.labels };
   await kubectlOk(['apply', '-f', '-'], { input: toManifestYaml([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }]) });
   // The ServiceAccount controller makes `default` shortly after; pods are refused until it exists.
   for (let i = 0; i < 100; i++) {
