@@ -346,6 +346,8 @@ export async function maintainMirror(ctx: MirrorContext, repo: Repo, options: Ma
   const interrupted = (run: Run | undefined): MaintenanceReport =>
     ctx.signal?.aborted ? report('stopped', run, 'stopped') : report('timeout', run, `stopped after the budget of ${options.budgetMs / 1000}s`);
 
+  // Checked again under the lock; this first look keeps a mistyped cache dir from being created.
+  if ((await mirrorProblem(mirror)) === 'not-a-directory') return report('error', undefined, 'no mirror');
   let lock: HeldLock | undefined;
   try {
     await ensureLayout(ctx.cacheDir);
