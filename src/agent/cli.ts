@@ -17,6 +17,7 @@ export const AGENT_FLAG = {
   parallel: '--parallel',
   maintenanceBudget: '--maintenance-budget',
   noMaintenance: '--no-maintenance',
+  noCommitGraph: '--no-commit-graph',
 } as const;
 
 /** How long one maintenance run of one mirror may take before it is stopped (safe at any moment). */
@@ -47,6 +48,8 @@ export interface AgentOptions {
   /** sync, serve: maintain due mirrors after refreshes (`--no-maintenance` turns it off) */
   readonly maintenance: boolean;
   readonly maintenanceBudgetMs: number;
+  /** sync, serve, maintain: keep a commit-graph in each mirror (`--no-commit-graph`: none, an existing one removed) */
+  readonly commitGraph: boolean;
 }
 
 export type ParseResult =
@@ -65,8 +68,11 @@ const COMMON_HELP = `  ${FLAG.repo} [NAME=]URL        repository to mirror; repe
   ${AGENT_FLAG.logLevel} LEVEL         debug, info, warn or error (default info); logs are JSON lines on stderr
   -h, --help                  show this help`;
 
+const COMMIT_GRAPH_HELP = `  ${AGENT_FLAG.noCommitGraph}       keep no commit-graph in the mirrors (removes one): for borrowers whose git
+                              (before 2.55) fails 'git clone --reference --dissociate' with one`;
 const MAINTENANCE_HELP = `  ${AGENT_FLAG.maintenanceBudget} DURATION  stop a mirror's maintenance run after this long (default ${DEFAULT_MAINTENANCE_BUDGET})
-  ${AGENT_FLAG.noMaintenance}        never maintain mirrors after refreshes`;
+  ${AGENT_FLAG.noMaintenance}        never maintain mirrors after refreshes
+${COMMIT_GRAPH_HELP}`;
 
 const HELP: Record<AgentCommand | 'top', string> = {
   top: `${AGENT_BINARY} ${VERSION}: keeps full bare git mirrors fresh in a shared cache directory.
@@ -127,7 +133,8 @@ upstream. Exits 0 when every mirror was maintained, 1 with a one-line reason oth
 
 Flags:
 ${COMMON_HELP}
-  ${AGENT_FLAG.maintenanceBudget} DURATION  stop a mirror's run after this long (default ${DEFAULT_MAINTENANCE_BUDGET})`,
+  ${AGENT_FLAG.maintenanceBudget} DURATION  stop a mirror's run after this long (default ${DEFAULT_MAINTENANCE_BUDGET})
+${COMMIT_GRAPH_HELP}`,
 };
 
 export function helpText(command?: AgentCommand): string {
@@ -149,13 +156,14 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.parallel,
   AGENT_FLAG.maintenanceBudget,
 ]);
-const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey, AGENT_FLAG.noMaintenance]);
+const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey, AGENT_FLAG.noMaintenance, AGENT_FLAG.noCommitGraph]);
 const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
 /** Flags that only some commands take (beyond serve-only and wait-only ones). */
 const ONLY_FOR = new Map<string, readonly AgentCommand[]>([
   [AGENT_FLAG.maintenanceBudget, ['sync', 'serve', 'maintain']],
   [AGENT_FLAG.noMaintenance, ['sync', 'serve']],
+  [AGENT_FLAG.noCommitGraph, ['sync', 'serve', 'maintain']],
 ]);
 
 class UsageError extends Error {}
@@ -292,6 +300,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
       maintenance: !booleans.has(AGENT_FLAG.noMaintenance),
       maintenanceBudgetMs: parseDuration(AGENT_FLAG.maintenanceBudget, single(AGENT_FLAG.maintenanceBudget) ?? DEFAULT_MAINTENANCE_BUDGET),
+      commitGraph: !booleans.has(AGENT_FLAG.noCommitGraph),
     },
   };
 }

@@ -48,7 +48,7 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       recovered: new Set(),
     };
     if (options.command === 'maintain') return await maintain(options, ctx, stop);
-    const maintenance = createMaintenanceHook({ enabled: options.maintenance, budgetMs: options.maintenanceBudgetMs });
+    const maintenance = createMaintenanceHook({ enabled: options.maintenance, budgetMs: options.maintenanceBudgetMs, commitGraph: options.commitGraph });
     if (await installCloneHelper(options.cacheDir)) logger.info('clone_helper_installed', { path: cloneHelperPath(options.cacheDir) });
     await removeOrphanStaging(ctx, new Set(options.repos.map((r) => r.key)));
 
@@ -91,7 +91,7 @@ async function maintain(options: AgentOptions, ctx: MirrorContext, stop: AbortCo
   const failed: string[] = [];
   for (const repo of repos) {
     if (stop.signal.aborted) return EXIT_OK;
-    const report = await maintainMirror(ctx, repo, { budgetMs: options.maintenanceBudgetMs, waitForLock: true, trigger: 'requested' });
+    const report = await maintainMirror(ctx, repo, { budgetMs: options.maintenanceBudgetMs, waitForLock: true, trigger: 'requested', commitGraph: options.commitGraph });
     logMaintenance(ctx.logger, repo, 'requested', report);
     if (report.result !== 'success' && report.result !== 'stopped') failed.push(`${repo.name}: ${report.reason ?? report.result}`);
   }

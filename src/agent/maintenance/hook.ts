@@ -18,6 +18,7 @@ export interface MaintenanceSettings {
   /** false: `--no-maintenance` (sync and serve never maintain). */
   readonly enabled: boolean;
   readonly budgetMs: number;
+  readonly commitGraph: boolean;
 }
 
 export interface MaintenanceHook {
@@ -46,10 +47,10 @@ export function createMaintenanceHook(settings: MaintenanceSettings, now: () => 
   return {
     async afterRefresh(ctx, repo, metrics) {
       if (!settings.enabled || (notBefore.get(repo.key) ?? 0) > now()) return undefined;
-      const trigger = await maintenanceDue(mirrorDir(ctx.cacheDir, repo)).catch(() => undefined);
+      const trigger = await maintenanceDue(mirrorDir(ctx.cacheDir, repo), settings.commitGraph).catch(() => undefined);
       if (!trigger) return undefined;
       ctx.logger.info('maintenance_started', { repo: repo.name, trigger });
-      const report = await maintainMirror(ctx, repo, { budgetMs: settings.budgetMs, waitForLock: false, trigger });
+      const report = await maintainMirror(ctx, repo, { budgetMs: settings.budgetMs, waitForLock: false, trigger, commitGraph: settings.commitGraph });
       logMaintenance(ctx.logger, repo, trigger, report);
       if (metrics) recordMaintenance(metrics, repo.name, report);
       if (report.result === 'error' || report.result === 'timeout') notBefore.set(repo.key, now() + RETRY_AFTER_FAILURE_MS);

@@ -22,7 +22,9 @@
  *    listed it but had not opened it yet finds it gone, rescans the pack directory and finds the object in the
  *    new pack. A pack with a `.keep` is never deleted.
  * 6. `git commit-graph write --reachable --split`: only an accelerator. A reader that looks up a commit the
- *    graph lacks (one only a borrower still reaches) parses the commit object instead.
+ *    graph lacks (one only a borrower still reaches) parses the commit object instead. (git before 2.55 fails
+ *    the checkout of `clone --reference --dissociate` when the reference has one: docs/agent.md, and
+ *    `--no-commit-graph` for sites whose tools dissociate and cannot add `-c core.commitGraph=false`.)
  *
  * git's own `repack -d`, `gc` and `prune` stay refused (`extensions.preciousObjects`): an operator's habitual
  * `git gc` on the volume still cannot delete anything. A kill at any moment leaves a valid mirror: before step 5
@@ -49,6 +51,8 @@ export interface MaintenanceOptions {
   /** Wait for the repo lock (within the budget) rather than skip the run when another agent holds it. */
   readonly waitForLock: boolean;
   readonly trigger: MaintenanceTrigger;
+  /** false (`--no-commit-graph`): write none and remove one that exists. */
+  readonly commitGraph: boolean;
 }
 
 export interface MaintenanceReport {
@@ -126,8 +130,8 @@ export async function countPacks(mirror: string): Promise<number> {
 }
 
 /** Whether a mirror needs maintenance after a refresh: no git, a directory listing and a stat. */
-export async function maintenanceDue(mirror: string): Promise<DueReason | undefined> {
-  return dueReason(await readMirrorPackDir(mirror), await hasCommitGraph(mirror));
+export async function maintenanceDue(mirror: string, wantCommitGraph: boolean): Promise<DueReason | undefined> {
+  return dueReason(await readMirrorPackDir(mirror), await hasCommitGraph(mirror), wantCommitGraph);
 }
 
 /** fsync(2) of a directory: makes the renames into it durable. */
@@ -177,7 +181,7 @@ class Run {
     this.ctx.logger.info(event, { repo: this.repo.name, ...fields });
   }
 
-  async execute(trigger: MaintenanceTrigger): Promise<void> {
+  async execute(trigger: MaintenanceTrigger, commitGraph: boolean): Promise<void> {
     await removeLeftovers(this.ctx, this.repo, this.mirror, 'left by a killed git run');
     await this.removeDeadFetchKeeps();
     await this.removeOrphanFiles();
@@ -191,8 +195,15 @@ class Run {
     } else if (!dir.hasMultiPackBitmap || trigger === 'requested') {
       if (dir.packs.length > 0) await this.writeMultiPackIndex(dir.packs.map((pack) => pack.base), false);
     }
-    await this.git(['commit-graph', 'write', '--reachable', '--split', '--no-progress']);
-    this.steps.push('commit-graph');
+    if (commitGraph) {
+      await this.git(['commit-graph', 'write', '--reachable', '--split', '--no-progress']);
+      this.steps.push('commit-graph');
+    } else if (await hasCommitGraph(this.mirror)) {
+      // Only an accelerator: readers parse commit objects instead.
+      await rm(join(this.mirror, 'objects', 'info', 'commit-graph'), { force: true });
+      await rm(join(this.mirror, 'objects', 'info', 'commit-graphs'), { recursive: true, force: true });
+      this.steps.push('commit-graph-removed');
+    }
     this.packsAfter = (await readMirrorPackDir(this.mirror)).packs.length;
   }
 
@@ -362,7 +373,7 @@ export async function maintainMirror(ctx: MirrorContext, repo: Repo, options: Ma
     const problem = await mirrorProblem(mirror);
     if (problem) return report('error', undefined, problem === 'not-a-directory' ? 'no mirror' : `mirror not usable: ${problem}`);
     run = new Run(ctx, repo, mirror, lock, signal, await lowPriorityWrapper());
-    await run.execute(options.trigger);
+    await run.execute(options.trigger, options.commitGraph);
     return report('success', run);
   } catch (error) {
     // What a stopped or failed git left (tmp_pack_*, locks) goes now, while we still hold the lock.

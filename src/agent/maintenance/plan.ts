@@ -73,10 +73,13 @@ export function rollable(pack: PackInfo): boolean {
 
 export type DueReason = 'packs' | 'commit-graph' | 'orphan-files';
 
-/** Why a mirror needs maintenance after a refresh, or undefined when it does not. */
-export function dueReason(dir: PackDir, hasCommitGraph: boolean): DueReason | undefined {
+/**
+ * Why a mirror needs maintenance after a refresh, or undefined when it does not. `wantCommitGraph` false
+ * (`--no-commit-graph`) makes a present commit-graph the reason: maintenance removes it.
+ */
+export function dueReason(dir: PackDir, hasCommitGraph: boolean, wantCommitGraph = true): DueReason | undefined {
   if (dir.packs.filter(rollable).length > MAX_PACKS) return 'packs';
-  if (!hasCommitGraph) return 'commit-graph';
+  if (hasCommitGraph !== wantCommitGraph) return 'commit-graph';
   if (dir.orphanFiles.length > 0) return 'orphan-files';
   return undefined;
 }

@@ -98,6 +98,22 @@ test('a fresh clone gets a commit-graph and a bitmap from its first sync; --no-m
   t.is(bitmap.status, 0, bitmap.stderr);
   t.regex(bitmap.stderr, /OK!/, 'the bitmap agrees with a traversal');
   git(['--git-dir', mirror, 'commit-graph', 'verify']);
+
+  // git before 2.55 drops the reference's commit-graph in `clone --dissociate` while still using a commit it
+  // read from it; the documented command clones without graphs, and --no-commit-graph removes the graph.
+  const dissociate = (dir: string, ...config: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync('git', [...config, 'clone', '-q', '--reference-if-able', mirror, '--dissociate', '--', url, join(upstreams.root, dir)], { encoding: 'utf8', env: GIT_TEST_ENV });
+  const plain = dissociate('first-sync-plain');
+  t.true(plain.status === 0 || /unable to parse commit/.test(String(plain.stderr)), String(plain.stderr));
+  t.log(`git clone --reference --dissociate with a commit-graph in the mirror: ${plain.status === 0 ? 'works with this git' : 'fails (git before 2.55)'}`);
+  t.is(dissociate('first-sync-documented', '-c', 'core.commitGraph=false').status, 0);
+  const removed = await runAgent(['maintain', '--repo', url, '--cache-dir', cache, '--no-commit-graph']);
+  t.is(removed.code, 0, removed.stderr);
+  t.true((removed.events.find((e) => e.event === 'maintenance_done')?.steps as string[]).includes('commit-graph-removed'));
+  t.false(hasCommitGraph(mirror));
+  t.is(dissociate('first-sync-no-graph').status, 0);
+  const unchanged = await runAgent(['sync', '--repo', url, '--cache-dir', cache, '--no-commit-graph']);
+  t.false(unchanged.events.some((e) => e.event === 'maintenance_started'), 'no graph is what --no-commit-graph wants: not due');
 });
 
 test('git-cache maintain without --repo maintains every mirror in the cache dir; what killed runs left is removed first', async (t) => {

@@ -138,4 +138,7 @@ test('sync and serve maintain by default; --no-maintenance turns it off; wait ta
   t.is(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget=2m']).maintenanceBudgetMs, 120_000);
   t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget', '1m']), /applies to sync, serve, maintain only/);
   t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-maintenance=yes']), /takes no value/);
+  t.true(options(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c']).commitGraph);
+  t.false(options(['maintain', '--cache-dir', '/c', '--no-commit-graph']).commitGraph);
+  t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-commit-graph']), /applies to sync, serve, maintain only/);
 });

@@ -56,6 +56,8 @@ test('a mirror is due with more than 50 packs maintenance may roll up, without a
   t.is(dueReason(dirWith(MAX_PACKS + 1, { keep: true }), true), undefined, 'kept packs cannot be reduced: they never make a mirror due');
   t.is(dueReason(dirWith(1), false), 'commit-graph');
   t.is(dueReason({ ...dirWith(1), orphanFiles: ['pack-x.pack'] }, true), 'orphan-files');
+  t.is(dueReason(dirWith(1), true, false), 'commit-graph', '--no-commit-graph: a graph that exists is removed');
+  t.is(dueReason(dirWith(1), false, false), undefined);
 });
 
 test('5,000 single-commit packs beside the clone pack roll up into one', (t) => {
