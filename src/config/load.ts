@@ -65,7 +65,7 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 
 /** Maps a ConfigMap's flat data onto a GitCache, remembering which key each field came from. */
 function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unknown; keyOfField: Map<string, string> } | ConfigOutcome {
-  const unknownKeys = Object.keys(data).filter((key) => !(key in CONFIG_MAP_KEYS));
+  const unknownKeys = Object.keys(data).filter((key) => !Object.hasOwn(CONFIG_MAP_KEYS, key));
   if (unknownKeys.length > 0) {
     return configError(`unknown ConfigMap key(s) ${unknownKeys.join(', ')}; known keys: ${Object.keys(CONFIG_MAP_KEYS).join(', ')}`, `data.${unknownKeys[0]}`);
   }
@@ -86,11 +86,29 @@ function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unkno
   return { gitCache: { apiVersion: CONFIG_API_VERSION, kind: CONFIG_KIND, spec: JSON.parse(JSON.stringify(spec)) }, keyOfField };
 }
 
+/**
+ * The path of a `__proto__` key anywhere in the config, if any. No field, label key or annotation key can be
+ * one, and a schema library may drop it silently (a selector `{__proto__: x}` would then select everything).
+ */
+function prototypeKeyPath(value: unknown, path: readonly PropertyKey[] = [], seen = new Set<unknown>()): PropertyKey[] | undefined {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
+  seen.add(value);
+  for (const [key, entry] of Object.entries(value)) {
+    const entryPath = [...path, Array.isArray(value) ? Number(key) : key];
+    if (key === '__proto__') return entryPath;
+    const found = prototypeKeyPath(entry, entryPath, seen);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export function loadConfig(functionConfig: unknown): ConfigOutcome {
   if (functionConfig === undefined || functionConfig === null) {
     return configError(`no functionConfig: pass a ${CONFIG_KIND} (${CONFIG_API_VERSION}) resource, or a ConfigMap with data.repoUrl`);
   }
   if (!isRecord(functionConfig)) return configError('functionConfig must be a Kubernetes resource (a mapping)');
+  const prototypeKey = prototypeKeyPath(functionConfig);
+  if (prototypeKey) return configError('"__proto__" is not a valid key here', fieldPath(prototypeKey));
 
   let candidate: unknown = functionConfig;
   let keyOfField = new Map<string, string>();

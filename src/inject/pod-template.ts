@@ -1,183 +1,135 @@
 /**
- * Reading and editing a pod template in place, on the YAML nodes of the parsed document, so that comments,
- * key order and scalar styles of everything else in the item survive. Injection and its undo live side by side
- * here: `stripInjection` removes exactly what an `InjectionStatus` records, `applyInjection` adds `Additions`.
+ * Reading and editing a pod template in place, through the editing handles of src/krm/yaml-edit.ts, so that
+ * every line of the item that injection does not touch (comments, key order, styles, tags) stays as it was, in
+ * block, flow or JSON style alike. Injection and its undo live side by side here: `stripInjection` removes what
+ * an `InjectionStatus` records (only names the function itself injects), `applyInjection` adds `Additions`.
+ *
+ * A field of the wrong type on the way (`containers` as a mapping, `env` as a string) throws an EditError
+ * naming its path; nothing is replaced.
  */
-import { Pair, Scalar, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, type Node } from 'yaml';
-import { newYamlDocument, prerenderedSeqItem } from '../krm/yaml-io.js';
-import { ANNOTATION_STATUS } from '../shared/names.js';
-import type { Additions, CacheContainer, EnvVar, Volume, VolumeMount } from './additions.js';
+import type { MapHandle } from '../krm/yaml-edit.js';
+import { isRecord } from '../krm/yaml-read.js';
+import { ANNOTATION_STATUS, isInjectedContainerName, isInjectedEnvName, isInjectedVolumeName } from '../shared/names.js';
+import type { Additions, EnvVar } from './additions.js';
 import type { InjectionStatus } from './status.js';
 
-const nodeFactory = newYamlDocument();
-
-function toNode(value: unknown): Node {
-  return nodeFactory.createNode(value) as Node;
+/** The plain value at a path of map keys (own keys only, so `__proto__` is a key like any other), or undefined. */
+export function valueAt(data: unknown, path: readonly string[]): unknown {
+  let value = data;
+  for (const key of path) {
+    if (!isRecord(value) || !Object.hasOwn(value, key)) return undefined;
+    value = value[key];
+  }
+  return value === null ? undefined : value;
 }
 
-/** The map at `key`, optionally creating it (before `before`, when that key exists, for readable output). */
-export function mapAt(parent: YAMLMap, key: string, create = false, before?: string): YAMLMap | undefined {
-  const node = parent.get(key, true);
-  if (isMap(node)) return node as YAMLMap;
-  if (!create) return undefined;
-  return insertBefore(parent, key, node, new YAMLMap(), before);
-}
-
-/** The sequence at `key`, optionally creating it (before `before`, when that key exists, for readable output). */
-export function seqAt(parent: YAMLMap, key: string, create = false, before?: string): YAMLSeq | undefined {
-  const node = parent.get(key, true);
-  if (isSeq(node)) return node as YAMLSeq;
-  if (!create) return undefined;
-  return insertBefore(parent, key, node, new YAMLSeq(), before);
-}
-
-function insertBefore<T extends YAMLMap | YAMLSeq>(parent: YAMLMap, key: string, existing: unknown, created: T, before: string | undefined): T {
-  const index = before === undefined ? -1 : parent.items.findIndex((pair) => scalarValue(pair.key) === before);
-  if (existing === undefined && index >= 0) {
-    // A comment above a map's first key belongs to the map in yaml's tree; keep it with that key, not above the
-    // key inserted before it.
-    const firstKey = parent.items[0]?.key;
-    if (index === 0 && parent.commentBefore && isScalar(firstKey)) {
-      firstKey.commentBefore = firstKey.commentBefore ? `${parent.commentBefore}\n${firstKey.commentBefore}` : parent.commentBefore;
-      parent.commentBefore = undefined;
-    }
-    parent.items.splice(index, 0, new Pair(new Scalar(key), created));
-  } else parent.set(key, created);
-  return created;
-}
-
-function scalarValue(node: unknown): unknown {
-  return isScalar(node) ? node.value : node;
-}
-
-/** The plain value at a path of map keys, or undefined. */
-export function valueAt(node: YAMLMap, path: readonly string[]): unknown {
-  const value = node.getIn(path, true);
-  if (value === undefined || value === null) return undefined;
-  if (isScalar(value)) return value.value;
-  return (value as Node).toJSON();
-}
-
-export function nameOf(node: unknown): string | undefined {
-  if (!isMap(node)) return undefined;
-  const name = scalarValue(node.get('name', true));
+export function nameOf(value: unknown): string | undefined {
+  if (!isRecord(value)) return undefined;
+  const name = Object.hasOwn(value, 'name') ? value.name : undefined;
   return typeof name === 'string' ? name : undefined;
+}
+
+function namesOf(list: unknown): string[] {
+  return Array.isArray(list) ? list.map(nameOf).filter((name): name is string => name !== undefined) : [];
 }
 
 /** A container of the pod spec, with what injection needs to know about it. */
 export interface ContainerView {
-  readonly node: YAMLMap;
+  readonly handle: MapHandle;
   readonly name: string;
   readonly list: 'initContainers' | 'containers';
   readonly envNames: readonly string[];
   readonly mounts: readonly { name: string | undefined; mountPath: unknown }[];
 }
 
-export function containerViews(podSpec: YAMLMap): ContainerView[] {
+export function containerViews(podSpec: MapHandle): ContainerView[] {
   const lists = ['initContainers', 'containers'] as const;
   return lists.flatMap((list) =>
-    (seqAt(podSpec, list)?.items ?? []).filter(isMap).map((node) => {
-      const container = node as YAMLMap;
-      return {
-        node: container,
-        name: nameOf(container) ?? '',
-        list,
-        envNames: (seqAt(container, 'env')?.items ?? []).map(nameOf).filter((name): name is string => name !== undefined),
-        mounts: (seqAt(container, 'volumeMounts')?.items ?? [])
-          .filter(isMap)
-          .map((mount) => ({ name: nameOf(mount), mountPath: scalarValue((mount as YAMLMap).get('mountPath', true)) })),
-      };
+    (podSpec.seq(list)?.entries() ?? []).flatMap((entry, index): ContainerView[] => {
+      const handle = entry.map();
+      if (!handle) return [];
+      const container = entry.value as Record<string, unknown>;
+      const mounts = valueAt(container, ['volumeMounts']);
+      return [
+        {
+          handle,
+          name: nameOf(container) ?? `${list}[${index}]`,
+          list,
+          envNames: namesOf(valueAt(container, ['env'])),
+          mounts: (Array.isArray(mounts) ? mounts : []).filter(isRecord).map((mount) => ({ name: nameOf(mount), mountPath: valueAt(mount, ['mountPath']) })),
+        },
+      ];
     }),
   );
 }
 
-export function volumeNames(podSpec: YAMLMap): string[] {
-  return (seqAt(podSpec, 'volumes')?.items ?? []).map(nameOf).filter((name): name is string => name !== undefined);
+export function volumeNames(podSpec: MapHandle): string[] {
+  return (podSpec.seq('volumes')?.entries() ?? []).map((entry) => nameOf(entry.value)).filter((name): name is string => name !== undefined);
 }
 
-function removeNamed(seq: YAMLSeq | undefined, shouldRemove: (name: string) => boolean): void {
-  if (!seq) return;
-  seq.items = seq.items.filter((item) => {
-    const name = nameOf(item);
-    return name === undefined || !shouldRemove(name);
-  });
+function deleteIfEmpty(parent: MapHandle, key: string, kind: 'map' | 'seq'): void {
+  const child = kind === 'map' ? parent.map(key) : parent.seq(key);
+  if (child && child.size === 0) parent.delete(key);
 }
 
-function deleteEmpty(parent: YAMLMap, key: string): void {
-  const node = parent.get(key, true);
-  if ((isSeq(node) || isMap(node)) && node.items.length === 0) parent.delete(key);
+/** The names a status annotation lists that the function would never inject: those are left alone. */
+export function foreignNames(status: InjectionStatus): string[] {
+  return [
+    ...[...status.initContainers, ...status.containers].filter((name) => !isInjectedContainerName(name)),
+    ...status.volumes.filter((name) => !isInjectedVolumeName(name)),
+    ...status.env.filter((name) => !isInjectedEnvName(name)),
+  ];
 }
 
 /**
- * Removes exactly what `status` says injection added, leaving everything of the user's in place. With `prune`
- * false (before injecting again) the lists and maps that became empty stay where they are, so that injecting
- * refills them in place: pruning would move `securityContext: {}` or `annotations: {}` that the user wrote (as
- * Helm charts do) to the end of their map, and a second run would no longer equal the first.
+ * Removes what `status` says injection added, leaving everything of the user's in place: only names the
+ * function itself injects are removed, whatever the annotation claims. With `prune` false (before injecting
+ * again) the lists and maps that became empty stay where they are, so that injecting refills them in place and
+ * a second run equals the first.
  */
-export function stripInjection(podTemplate: YAMLMap, status: InjectionStatus, prune = true): void {
-  const deleteIfEmpty = (parent: YAMLMap, key: string) => {
-    if (prune) deleteEmpty(parent, key);
+export function stripInjection(podTemplate: MapHandle, status: InjectionStatus, prune = true): void {
+  const ours = (names: readonly string[], isInjected: (name: string) => boolean) => (value: unknown) => {
+    const name = nameOf(value);
+    return name !== undefined && names.includes(name) && isInjected(name);
   };
-  const spec = mapAt(podTemplate, 'spec');
+  const spec = podTemplate.map('spec');
   if (spec) {
-    removeNamed(seqAt(spec, 'initContainers'), (name) => status.initContainers.includes(name));
-    removeNamed(seqAt(spec, 'containers'), (name) => status.containers.includes(name));
-    removeNamed(seqAt(spec, 'volumes'), (name) => status.volumes.includes(name));
+    spec.seq('initContainers')?.removeWhere(ours(status.initContainers, isInjectedContainerName));
+    spec.seq('containers')?.removeWhere(ours(status.containers, isInjectedContainerName));
+    spec.seq('volumes')?.removeWhere(ours(status.volumes, isInjectedVolumeName));
     for (const container of containerViews(spec)) {
       const kept = status.userEnv?.[container.name] ?? [];
-      removeNamed(seqAt(container.node, 'volumeMounts'), (name) => status.volumes.includes(name));
-      removeNamed(seqAt(container.node, 'env'), (name) => status.env.includes(name) && !kept.includes(name));
-      deleteIfEmpty(container.node, 'volumeMounts');
-      deleteIfEmpty(container.node, 'env');
+      container.handle.seq('volumeMounts')?.removeWhere(ours(status.volumes, isInjectedVolumeName));
+      container.handle.seq('env')?.removeWhere(
+        ours(
+          status.env.filter((name) => !kept.includes(name)),
+          isInjectedEnvName,
+        ),
+      );
+      if (prune) {
+        deleteIfEmpty(container.handle, 'volumeMounts', 'seq');
+        deleteIfEmpty(container.handle, 'env', 'seq');
+      }
     }
-    deleteIfEmpty(spec, 'initContainers');
-    deleteIfEmpty(spec, 'volumes');
-    const securityContext = mapAt(spec, 'securityContext');
-    if (securityContext && status.fsGroup !== undefined && scalarValue(securityContext.get('fsGroup', true)) === status.fsGroup) {
+    if (prune) {
+      deleteIfEmpty(spec, 'initContainers', 'seq');
+      deleteIfEmpty(spec, 'volumes', 'seq');
+    }
+    const securityContext = spec.map('securityContext');
+    if (securityContext && status.fsGroup !== undefined && securityContext.get('fsGroup') === status.fsGroup) {
       securityContext.delete('fsGroup');
-      deleteIfEmpty(spec, 'securityContext');
+      if (prune) deleteIfEmpty(spec, 'securityContext', 'map');
     }
   }
-  const metadata = mapAt(podTemplate, 'metadata');
-  const annotations = metadata && mapAt(metadata, 'annotations');
-  if (metadata && annotations) {
+  const metadata = podTemplate.map('metadata');
+  const annotations = metadata?.map('annotations');
+  if (metadata && annotations?.has(ANNOTATION_STATUS)) {
     annotations.delete(ANNOTATION_STATUS);
-    deleteIfEmpty(metadata, 'annotations');
-    deleteIfEmpty(podTemplate, 'metadata');
+    if (prune) {
+      deleteIfEmpty(metadata, 'annotations', 'map');
+      if (metadata.size === 0) podTemplate.delete('metadata');
+    }
   }
-}
-
-/** Secret modes are decimal in YAML (octal literals differ between YAML 1.1 and 1.2); say the octal beside it. */
-// Additions are built once per repo set and shared by every workload that gets them (see transform.ts), so
-// their JSON, the key of their pre-rendered text, is computed once per object too.
-const contentKeys = new WeakMap<object, string>();
-
-function contentKey(value: object): string {
-  let key = contentKeys.get(value);
-  if (key === undefined) {
-    key = JSON.stringify(value);
-    contentKeys.set(value, key);
-  }
-  return key;
-}
-
-function volumeNode(volume: Volume): Node {
-  return prerenderedSeqItem(contentKey(volume), () => {
-    const node = toNode(volume) as YAMLMap;
-    const mode = node.getIn(['secret', 'defaultMode'], true);
-    if (isScalar(mode) && typeof mode.value === 'number') mode.comment = ` 0${mode.value.toString(8)}`;
-    return node;
-  });
-}
-
-function containerNode(container: CacheContainer): Node {
-  return prerenderedSeqItem(contentKey(container), () => toNode(container));
-}
-
-/** Pre-rendered items print only in block sequences (`- item` lines), so a flow `[]` becomes block. */
-function blockSeq(seq: YAMLSeq): YAMLSeq {
-  seq.flow = false;
-  return seq;
 }
 
 export interface ApplyPlan {
@@ -190,34 +142,20 @@ export interface ApplyPlan {
 }
 
 /** Adds the cache container(s), volumes, read-only mounts, env vars and the status annotation. */
-export function applyInjection(podTemplate: YAMLMap, plan: ApplyPlan): void {
+export function applyInjection(podTemplate: MapHandle, plan: ApplyPlan): void {
   const { additions } = plan;
-  const spec = mapAt(podTemplate, 'spec', true) as YAMLMap;
+  const spec = podTemplate.map('spec', true) as MapHandle;
   const ownContainers = new Set([...additions.initContainers, ...additions.containers].map((container) => container.name));
 
   for (const container of containerViews(spec)) {
     if (ownContainers.has(container.name)) continue;
     const env = plan.envToAdd.get(container.name) ?? [];
-    if (env.length > 0) {
-      const envSeq = seqAt(container.node, 'env', true) as YAMLSeq;
-      for (const variable of env) blockSeq(envSeq).items.push(prerenderedSeqItem(contentKey(variable), () => toNode(variable)));
-    }
-    const mount: VolumeMount = additions.appMount;
-    blockSeq(seqAt(container.node, 'volumeMounts', true) as YAMLSeq).items.push(prerenderedSeqItem(contentKey(mount), () => toNode(mount)));
+    if (env.length > 0) container.handle.seq('env', true)?.push(...env);
+    container.handle.seq('volumeMounts', true)?.push(additions.appMount);
   }
-
-  if (additions.initContainers.length > 0) {
-    const initContainers = seqAt(spec, 'initContainers', true, 'containers') as YAMLSeq;
-    blockSeq(initContainers).items.unshift(...additions.initContainers.map(containerNode));
-  }
-  if (additions.containers.length > 0) {
-    blockSeq(seqAt(spec, 'containers', true) as YAMLSeq).items.push(...additions.containers.map(containerNode));
-  }
-  const volumes = seqAt(spec, 'volumes', true) as YAMLSeq;
-  blockSeq(volumes).items.push(...additions.volumes.map(volumeNode));
-
-  if (plan.fsGroup !== undefined) (mapAt(spec, 'securityContext', true) as YAMLMap).set('fsGroup', plan.fsGroup);
-
-  const metadata = mapAt(podTemplate, 'metadata', true, 'spec') as YAMLMap;
-  (mapAt(metadata, 'annotations', true) as YAMLMap).set(ANNOTATION_STATUS, plan.statusAnnotation);
+  if (additions.initContainers.length > 0) spec.seq('initContainers', true, 'containers')?.unshift(...additions.initContainers);
+  if (additions.containers.length > 0) spec.seq('containers', true)?.push(...additions.containers);
+  spec.seq('volumes', true)?.push(...additions.volumes);
+  if (plan.fsGroup !== undefined) spec.map('securityContext', true)?.set('fsGroup', plan.fsGroup);
+  podTemplate.map('metadata', true, 'spec')?.map('annotations', true)?.set(ANNOTATION_STATUS, plan.statusAnnotation);
 }

@@ -6,12 +6,13 @@ import type { LabelSelector } from '../config/schema.js';
 export type Labels = Readonly<Record<string, string>>;
 
 export function selectorMatches(selector: LabelSelector, labels: Labels): boolean {
+  // Own properties only: a label or selector key `__proto__` is a key like any other.
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-    if (labels[key] !== value) return false;
+    if (!Object.hasOwn(labels, key) || labels[key] !== value) return false;
   }
   for (const requirement of selector.matchExpressions ?? []) {
-    const present = Object.prototype.hasOwnProperty.call(labels, requirement.key);
-    const value = labels[requirement.key];
+    const present = Object.hasOwn(labels, requirement.key);
+    const value = present ? labels[requirement.key] : undefined;
     const values = requirement.values ?? [];
     switch (requirement.operator) {
       case 'In':

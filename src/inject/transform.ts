@@ -2,9 +2,11 @@
  * The transformer: items and a resolved config in, results out. It plans every item first and changes nothing
  * unless the whole batch is valid, so bad input leaves every item exactly as it came.
  */
-import { isMap, type YAMLMap } from 'yaml';
 import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
+import type { Item } from '../krm/resource-list.js';
 import type { KrmResult, ResourceRef } from '../krm/results.js';
+import { EditError, type MapHandle } from '../krm/yaml-edit.js';
+import { isRecord } from '../krm/yaml-read.js';
 import { hasErrors } from '../krm/results.js';
 import {
   ANNOTATION_GENERATED_BY,
@@ -18,7 +20,7 @@ import {
   VERSION,
 } from '../shared/names.js';
 import { addedNames, buildAdditions, type Additions, type EnvVar } from './additions.js';
-import { applyInjection, containerViews, mapAt, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
+import { applyInjection, containerViews, foreignNames, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
 import { selectorMatches, type Labels } from './selector.js';
 import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
@@ -29,24 +31,25 @@ const RUN_TO_COMPLETION_KINDS = new Set(['Job', 'CronJob']);
 
 /** What to do with one item, decided before anything changes. */
 type ItemPlan =
-  | { action: 'inject'; podTemplate: YAMLMap; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
-  | { action: 'remove'; podTemplate: YAMLMap; previous: InjectionStatus };
+  | { action: 'inject'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
+  | { action: 'remove'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus };
 
 interface ItemContext {
-  readonly item: YAMLMap;
+  readonly item: Item;
   readonly ref: ResourceRef;
   readonly file: KrmResult['file'];
   readonly templatePath: readonly string[];
 }
 
+/** A string map (labels, annotations) as plain own properties: `__proto__` is a key like any other. */
 function stringRecord(value: unknown): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
-  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : String(entry)]));
+  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : typeof entry === 'object' ? JSON.stringify(entry) : String(entry)]));
 }
 
-function describeItem(item: YAMLMap): { ref: ResourceRef; file: KrmResult['file'] } {
+function describeItem(item: Item): { ref: ResourceRef; file: KrmResult['file'] } {
   const text = (path: string[]) => {
-    const value = valueAt(item, path);
+    const value = valueAt(item.data, path);
     return typeof value === 'string' ? value : undefined;
   };
   const ref: ResourceRef = {};
@@ -58,7 +61,7 @@ function describeItem(item: YAMLMap): { ref: ResourceRef; file: KrmResult['file'
   if (kind) ref.kind = kind;
   if (name) ref.name = name;
   if (namespace) ref.namespace = namespace;
-  const annotations = stringRecord(valueAt(item, ['metadata', 'annotations']));
+  const annotations = stringRecord(valueAt(item.data, ['metadata', 'annotations']));
   const path = annotations['internal.config.kubernetes.io/path'] ?? annotations['config.kubernetes.io/path'];
   const index = annotations['internal.config.kubernetes.io/index'] ?? annotations['config.kubernetes.io/index'];
   const file = path ? { path, ...(index !== undefined && /^\d+$/.test(index) ? { index: Number(index) } : {}) } : undefined;
@@ -111,15 +114,15 @@ function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[]): A
 function planInjection(
   context: ItemContext,
   config: ResolvedConfig,
-  podTemplate: YAMLMap,
+  podTemplate: MapHandle,
   previous: InjectionStatus | undefined,
   repos: ResolvedRepo[],
   results: KrmResult[],
 ): ItemPlan | undefined {
   const specPath = [...context.templatePath, 'spec'];
-  const podSpec = mapAt(podTemplate, 'spec');
+  const podSpec = podTemplate.map('spec');
   if (!podSpec) {
-    results.push(result(context, 'error', 'selected workload has no pod spec to inject into', specPath));
+    results.push(result(context, 'warning', 'selected but its pod template has no spec; left unchanged', specPath));
     return undefined;
   }
   const additions = additionsFor(config, repos);
@@ -168,7 +171,7 @@ function planInjection(
     envToAdd.set(container.name, additions.appEnv.filter((variable) => !ownNames.has(variable.name)));
   }
 
-  const currentFsGroup = valueAt(podSpec, ['securityContext', 'fsGroup']);
+  const currentFsGroup = podSpec.map('securityContext')?.get('fsGroup') ?? undefined;
   const userHasFsGroup = currentFsGroup !== undefined && !(previous?.fsGroup !== undefined && currentFsGroup === previous.fsGroup);
   const fsGroup = userHasFsGroup ? undefined : AGENT_GID;
 
@@ -189,6 +192,7 @@ function planInjection(
     `volumes ${status.volumes.join(', ')}; read-only mount and env in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
   return {
     action: 'inject',
+    context,
     podTemplate,
     previous,
     plan: { additions, statusAnnotation: formatStatus(status), envToAdd, fsGroup },
@@ -196,17 +200,17 @@ function planInjection(
   };
 }
 
-function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): ItemPlan | undefined {
-  const annotations = stringRecord(valueAt(item, ['metadata', 'annotations']));
+function planItem(item: Item, config: ResolvedConfig, results: KrmResult[]): ItemPlan | undefined {
+  const annotations = stringRecord(valueAt(item.data, ['metadata', 'annotations']));
   if (annotations[ANNOTATION_LOCAL_CONFIG] === 'true') return undefined;
-  const apiVersion = valueAt(item, ['apiVersion']);
-  const kind = valueAt(item, ['kind']);
+  const apiVersion = valueAt(item.data, ['apiVersion']);
+  const kind = valueAt(item.data, ['kind']);
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return undefined;
   if (kind === CONFIG_KIND && apiVersion.startsWith(`${CONFIG_API_GROUP}/`)) return undefined;
 
   const { ref, file } = describeItem(item);
   const shape = workloadShape(apiVersion, kind, config.spec.workloadKinds);
-  const labels: Labels = stringRecord(valueAt(item, ['metadata', 'labels']));
+  const labels: Labels = stringRecord(valueAt(item.data, ['metadata', 'labels']));
   if (!shape) {
     if (selectorMatches(config.selector, labels)) {
       results.push(
@@ -216,25 +220,38 @@ function planItem(item: YAMLMap, config: ResolvedConfig, results: KrmResult[]): 
     return undefined;
   }
   const context: ItemContext = { item, ref, file, templatePath: shape.podTemplatePath };
-  const podTemplate = shape.podTemplatePath.length === 0 ? item : item.getIn(shape.podTemplatePath, true);
-  const templateLabels: Labels = shape.podTemplatePath.length === 0 ? labels : stringRecord(valueAt(item, [...shape.podTemplatePath, 'metadata', 'labels']));
+  const templateLabels: Labels = shape.podTemplatePath.length === 0 ? labels : stringRecord(valueAt(item.data, [...shape.podTemplatePath, 'metadata', 'labels']));
   const selected = selectorMatches(config.selector, labels) || selectorMatches(config.selector, templateLabels);
-  if (!isMap(podTemplate)) {
+  const templateData = shape.podTemplatePath.length === 0 ? item.data : valueAt(item.data, shape.podTemplatePath);
+  if (!selected && !isRecord(templateData)) return undefined;
+  let template: MapHandle | undefined = item.edit;
+  for (const step of shape.podTemplatePath) template = template?.map(step);
+  if (!template) {
     if (selected) results.push(result(context, 'warning', `selected but has no pod template at ${shape.podTemplatePath.join('.')}; left unchanged`));
     return undefined;
   }
-  const template = podTemplate as YAMLMap;
-  const templateAnnotations = shape.podTemplatePath.length === 0 ? annotations : stringRecord(valueAt(template, ['metadata', 'annotations']));
+  const templateAnnotations = shape.podTemplatePath.length === 0 ? annotations : stringRecord(valueAt(templateData, ['metadata', 'annotations']));
   const status = readStatus(templateAnnotations[ANNOTATION_STATUS]);
   if (!status.ok) {
     results.push(result(context, 'error', status.message, [...shape.podTemplatePath, 'metadata', 'annotations', ANNOTATION_STATUS]));
     return undefined;
   }
+  const foreign = status.status ? foreignNames(status.status) : [];
+  if (foreign.length > 0) {
+    results.push(
+      result(
+        context,
+        'warning',
+        `the ${ANNOTATION_STATUS} annotation lists ${foreign.join(', ')}, which git-cache never injects; left in place (the annotation is stale or was not written by this function)`,
+        [...shape.podTemplatePath, 'metadata', 'annotations', ANNOTATION_STATUS],
+      ),
+    );
+  }
   const optedOut = annotations[ANNOTATION_INJECT] === 'false' || templateAnnotations[ANNOTATION_INJECT] === 'false';
   if (!selected || optedOut) {
     if (!status.status) return undefined;
     results.push(result(context, 'info', `removed the git-cache injection: the workload is ${optedOut ? 'opted out' : 'no longer selected'}`, [...shape.podTemplatePath]));
-    return { action: 'remove', podTemplate: template, previous: status.status };
+    return { action: 'remove', context, podTemplate: template, previous: status.status };
   }
   const reposAnnotation = templateAnnotations[ANNOTATION_REPOS] ?? annotations[ANNOTATION_REPOS];
   const repos = reposFor(config, reposAnnotation);
@@ -266,21 +283,51 @@ export interface InjectionOutcome {
   readonly results: KrmResult[];
   /** Resources to generate (keeper, PVC, monitors); they replace the items `isGenerated` picks. */
   readonly generated: Resource[];
-  readonly isGenerated: (item: YAMLMap) => boolean;
+  readonly isGenerated: (item: Item) => boolean;
 }
 
-export function injectGitCache(items: readonly YAMLMap[], config: ResolvedConfig): InjectionOutcome {
+/** A field of the wrong type (or a layout that cannot be edited) as an error result naming its path. */
+function editErrorResult(item: Item, error: EditError): KrmResult {
+  const { ref, file } = describeItem(item);
+  return {
+    severity: 'error',
+    message: `${error.message}; the item is left unchanged`,
+    resourceRef: ref,
+    ...(error.path.length > 0 ? { field: { path: error.path.join('.') } } : {}),
+    ...(file ? { file } : {}),
+  };
+}
+
+function guarded<T>(item: Item, results: KrmResult[], step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (error) {
+    if (!(error instanceof EditError)) throw error;
+    results.push(editErrorResult(item, error));
+    return undefined;
+  }
+}
+
+/**
+ * Injects the git cache into every selected workload of `items` (recorded as edits on their handles) and
+ * returns the results. When any result is an error, the caller prints every item unchanged.
+ */
+export function injectGitCache(items: readonly Item[], config: ResolvedConfig): InjectionOutcome {
   const results: KrmResult[] = [];
-  const isGenerated = (item: YAMLMap) => valueAt(item, ['metadata', 'annotations', ANNOTATION_GENERATED_BY]) === config.name;
+  const isGenerated = (item: Item) => valueAt(item.data, ['metadata', 'annotations', ANNOTATION_GENERATED_BY]) === config.name;
   const plans = items
     .filter((item) => !isGenerated(item))
-    .map((item) => planItem(item, config, results))
+    .map((item) => guarded(item, results, () => planItem(item, config, results)))
     .filter((plan): plan is ItemPlan => plan !== undefined);
-  if (hasErrors(results)) return { results: results.filter((entry) => entry.severity !== 'info'), generated: [], isGenerated: () => false };
+  const failed = () => ({ results: results.filter((entry) => entry.severity !== 'info'), generated: [], isGenerated: () => false });
+  if (hasErrors(results)) return failed();
   for (const plan of plans) {
-    if (plan.previous) stripInjection(plan.podTemplate, plan.previous, plan.action === 'remove');
-    if (plan.action === 'inject') applyInjection(plan.podTemplate, plan.plan);
+    guarded(plan.context.item, results, () => {
+      if (plan.previous) stripInjection(plan.podTemplate, plan.previous, plan.action === 'remove');
+      if (plan.action === 'inject') applyInjection(plan.podTemplate, plan.plan);
+    });
   }
+  if (hasErrors(results)) return failed();
   const generated = generatedResources(config);
   for (const resource of generated) {
     const meta = resource.metadata as { name: string; namespace?: string };

@@ -2,95 +2,89 @@
  * The KRM function wire format: a `config.kubernetes.io/v1` (or `v1beta1`) ResourceList in, the same out; or,
  * for Helm post-rendering, a plain multi-document stream in and out.
  *
- * Items stay YAML nodes of the parsed document the whole way through, so everything this function does not
- * change (comments, key order, scalar styles, duplicates, every annotation) is printed back as it came.
+ * The output is the input text with the function's changes edited in (yaml-edit.ts): every item it does not
+ * change is its own source text, byte for byte, and so are the untouched lines of the items it changes.
+ * Items of a `kind: List` (kubectl's output shape) are items too.
  */
-import { Document, YAMLMap, YAMLSeq, isMap, isNode, isSeq } from 'yaml';
+import { isMap, isScalar, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from './limits.js';
 import type { KrmResult } from './results.js';
-import { expandAliases, newYamlDocument, parseYamlDocument, parseYamlStream, printYamlDocument, printYamlStream } from './yaml-io.js';
+import { Prerendered, SourceDocument, TextEdits, type MapHandle } from './yaml-edit.js';
+import { printYaml } from './yaml-io.js';
+import { isRecord, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
 
 export const RESOURCE_LIST_KIND = 'ResourceList';
 export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;
 
+/** One resource of the input: its data for reading, and a handle for editing it in place. */
+export interface Item {
+  /** The resource as plain data, aliases and merge keys resolved. Shared: never mutate it. */
+  readonly data: Record<string, unknown>;
+  readonly edit: MapHandle;
+}
+
 /** The items of a function call, whichever wire format they came in. */
 export interface ItemBatch {
-  readonly items: YAMLMap[];
+  readonly items: readonly Item[];
   /** The functionConfig as plain data (ResourceList mode), if any. */
   readonly functionConfig: unknown;
   /** Removes the items `isStale` picks and appends `fresh` ones (generated resources) at the end. */
-  readonly replaceItems: (isStale: (item: YAMLMap) => boolean, fresh: readonly unknown[]) => void;
-  /** Serializes the (possibly changed) items with the given results. */
-  readonly print: (results: readonly KrmResult[]) => string;
+  readonly replaceItems: (isStale: (item: Item) => boolean, fresh: readonly unknown[]) => void;
+  /** The output with the given results: the items as edited, or exactly as they came when `unchanged`. */
+  readonly print: (results: readonly KrmResult[], unchanged?: boolean) => string;
 }
 
 export class WireFormatError extends Error {}
 
-function asItemMaps(seq: unknown, describe: (index: number) => string): YAMLMap[] {
-  if (seq === undefined || seq === null) return [];
-  if (!isSeq(seq)) throw new WireFormatError('ResourceList.items must be a list');
-  return (seq as YAMLSeq).items.map((item, index) => {
-    if (!isMap(item)) throw new WireFormatError(`${describe(index)} is not a mapping (a Kubernetes resource)`);
-    return item as YAMLMap;
-  });
+function isEmptyDocument(doc: ParsedDocument): boolean {
+  const contents = doc.contents as Node | null;
+  return contents === null || (isScalar(contents) && contents.value === null && !contents.tag);
 }
 
-/** Reads a ResourceList. Throws YamlSyntaxError or WireFormatError with a one-line reason. */
-export function readResourceList(text: string): ItemBatch {
-  const doc = parseYamlDocument(text);
-  if (!isMap(doc.contents)) throw new WireFormatError('input is not a ResourceList (expected a YAML mapping)');
-  const kind = doc.get('kind');
-  const apiVersion = doc.get('apiVersion');
-  if (kind !== RESOURCE_LIST_KIND || !RESOURCE_LIST_API_VERSIONS.includes(apiVersion as (typeof RESOURCE_LIST_API_VERSIONS)[number])) {
-    throw new WireFormatError(
-      `input is not a ResourceList (got apiVersion ${JSON.stringify(apiVersion)}, kind ${JSON.stringify(kind)}); ` +
-        'to transform a plain YAML stream pass --config FILE',
-    );
+function describeResource(data: Record<string, unknown>): string {
+  const metadata = isRecord(data.metadata) ? data.metadata : {};
+  return `${String(data.kind ?? '?')} ${typeof metadata.name === 'string' ? metadata.name : '?'}`;
+}
+
+class ItemReader {
+  readonly items: Item[] = [];
+
+  constructor(
+    private readonly source: SourceDocument,
+    private readonly index: StreamIndex,
+  ) {}
+
+  add(node: YAMLMap, path: readonly (string | number)[]): Item {
+    const index = this.index;
+    let data: Record<string, unknown> | undefined;
+    const item: Item = {
+      get data() {
+        data ??= index.plainValue(node) as Record<string, unknown>;
+        return data;
+      },
+      edit: this.source.mapHandle(node, path),
+    };
+    this.items.push(item);
+    this.addListItems(item, node);
+    return item;
   }
-  expandAliases(doc, text);
-  const items = asItemMaps(doc.get('items', true), (index) => `ResourceList.items[${index}]`);
-  const functionConfigNode = doc.get('functionConfig', true);
-  const functionConfig: unknown = isNode(functionConfigNode) ? functionConfigNode.toJS(doc) : functionConfigNode;
-  return {
-    items,
-    functionConfig,
-    replaceItems: (isStale, fresh) => {
-      const seq = doc.get('items', true);
-      const kept = isSeq(seq) ? seq.items.filter((item) => !(isMap(item) && isStale(item))) : [];
-      if (kept.length === (isSeq(seq) ? seq.items.length : 0) && fresh.length === 0) return;
-      const replaced = isSeq(seq) ? seq : new YAMLSeq();
-      replaced.items = [...kept, ...fresh.map((resource) => doc.createNode(resource))];
-      doc.set('items', replaced);
-    },
-    print: (results) => printResourceList(doc, results),
-  };
-}
 
-/**
- * A comment above an item (`# c` before `- apiVersion: ...`) belongs to the map, and yaml prints it before the
- * `-`. kpt then writes it once from the item and once more from its own copy, so every render doubles it.
- * Moving it onto the item's first key prints it after the `-` (`- # c`), where kpt keeps exactly one.
- */
-function attachItemCommentsToFirstKey(items: unknown): void {
-  if (!isSeq(items)) return;
-  for (const item of items.items) {
-    const firstKey = isMap(item) ? item.items[0]?.key : undefined;
-    if (!isMap(item) || !item.commentBefore || !isNode(firstKey)) continue;
-    firstKey.commentBefore = firstKey.commentBefore ? `${item.commentBefore}\n${firstKey.commentBefore}` : item.commentBefore;
-    item.commentBefore = undefined;
+  /** `kind: List` (what `kubectl get -o yaml` prints for several objects): its items are resources too. */
+  private addListItems(item: Item, node: YAMLMap): void {
+    if (item.data.kind !== 'List' || item.data.apiVersion !== 'v1') return;
+    const pair = node.items.find((candidate) => isScalar(candidate.key) && candidate.key.value === 'items');
+    const seq = pair?.value as Node | null | undefined;
+    if (!isSeq(seq)) return;
+    (seq as YAMLSeq<Node>).items.forEach((entry, position) => {
+      if (!isMap(entry)) throw new WireFormatError(`items[${position}] of the List ${describeResource(item.data)} is not a mapping (a Kubernetes resource)`);
+      this.add(entry as YAMLMap, ['items', position]);
+    });
   }
 }
 
-function printResourceList(doc: Document, results: readonly KrmResult[]): string {
-  attachItemCommentsToFirstKey(doc.get('items', true));
-  doc.delete('results');
-  const printed = printYamlDocument(doc);
-  if (results.length === 0) return printed;
-  return `${printed.endsWith('\n') ? printed : `${printed}\n`}results:\n${results.map(printResult).join('')}`;
-}
-
 /**
- * Results are many (one per injected workload) and of one small shape, so they are printed directly rather than
- * built as YAML nodes: a JSON string is a valid YAML double-quoted scalar, with the same escapes.
+ * Results (one per injected workload) are printed directly rather than through a YAML document: a JSON string
+ * is a valid YAML double-quoted scalar, with the same escapes.
  */
 function printResult(result: KrmResult): string {
   const lines = [`- severity: ${result.severity}`, `  message: ${JSON.stringify(result.message)}`];
@@ -109,39 +103,157 @@ function printResult(result: KrmResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-function withoutUndefined(result: KrmResult): KrmResult {
-  return JSON.parse(JSON.stringify(result)) as KrmResult;
+function plainResults(results: readonly KrmResult[]): unknown[] {
+  return results.map((result) => JSON.parse(JSON.stringify(result)) as unknown);
 }
 
-/** Reads a plain stream of resources (`---`-separated), as Helm hands a post-renderer. */
-export function readResourceStream(text: string): ItemBatch {
-  const docs = parseYamlStream(text);
-  for (const doc of docs) expandAliases(doc, text);
-  const items = docs.map((doc, index) => {
-    if (!isMap(doc.contents)) throw new WireFormatError(`document ${index + 1} of the stream is not a mapping (a Kubernetes resource)`);
-    return doc.contents as YAMLMap;
-  });
-  let output = docs;
+/** How the input is to be read: a ResourceList only, or (with --config) a ResourceList or a plain stream. */
+export type InputMode = 'resource-list' | 'resource-list-or-stream';
+
+/**
+ * Reads the function's input. A ResourceList is one document whose root says so, in any style (block, JSON,
+ * after a BOM); with --config, anything else is a plain stream of resources. Throws YamlSyntaxError or
+ * WireFormatError with a one-line reason.
+ */
+export function readInput(text: string, mode: InputMode, limits: ReadLimits = DEFAULT_READ_LIMITS): { batch: ItemBatch; plainStream: boolean } {
+  const { docs, index } = parseStream(text, limits);
+  const source = new SourceDocument(
+    text,
+    index,
+    docs.map((doc) => doc.contents as Node | null),
+  );
+  const documents = docs.filter((doc) => !isEmptyDocument(doc));
+  const root = documents.length === 1 ? ((documents[0] as ParsedDocument).contents as Node) : undefined;
+  const rootHandle = isMap(root) ? source.mapHandle(root) : undefined;
+  const kind = rootHandle?.get('kind');
+  const apiVersion = rootHandle?.get('apiVersion');
+  const isResourceList = kind === RESOURCE_LIST_KIND && RESOURCE_LIST_API_VERSIONS.includes(apiVersion as (typeof RESOURCE_LIST_API_VERSIONS)[number]);
+  if (mode === 'resource-list-or-stream' && !isResourceList) return { batch: streamBatch(text, docs, index, source), plainStream: true };
+  if (documents.length !== 1) {
+    throw new WireFormatError(
+      documents.length === 0
+        ? 'input is empty; expected a ResourceList'
+        : `input holds ${documents.length} YAML documents, a ResourceList is one; to transform a plain YAML stream pass --config FILE`,
+    );
+  }
+  if (!rootHandle || !isResourceList) {
+    throw new WireFormatError(
+      rootHandle
+        ? `input is not a ResourceList (got apiVersion ${JSON.stringify(apiVersion ?? null)}, kind ${JSON.stringify(kind ?? null)}); to transform a plain YAML stream pass --config FILE`
+        : 'input is not a ResourceList (expected a YAML mapping)',
+    );
+  }
+  return { batch: resourceListBatch(text, root as YAMLMap, index, source, rootHandle), plainStream: false };
+}
+
+function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, source: SourceDocument, rootHandle: MapHandle): ItemBatch {
+  const reader = new ItemReader(source, index);
+  const itemsPair = (root as YAMLMap<Node, Node>).items.find((pair) => isScalar(pair.key) && pair.key.value === 'items');
+  const itemsNode = itemsPair?.value ?? null;
+  const positions = new Map<Item, number>();
+  if (itemsNode !== null && !(isScalar(itemsNode) && itemsNode.value === null)) {
+    if (!isSeq(itemsNode)) throw new WireFormatError('ResourceList.items must be a list');
+    (itemsNode as YAMLSeq<Node>).items.forEach((item, position) => {
+      if (!isMap(item)) throw new WireFormatError(`ResourceList.items[${position}] is not a mapping (a Kubernetes resource)`);
+      positions.set(reader.add(item as YAMLMap, []), position);
+    });
+  }
   return {
-    items,
+    items: reader.items,
+    functionConfig: rootHandle.get('functionConfig'),
+    replaceItems: (isStale, fresh) => {
+      const stale = new Set([...positions].filter(([item]) => isStale(item)).map(([, position]) => position));
+      const items = rootHandle.seq('items', stale.size > 0 || fresh.length > 0);
+      if (!items) return;
+      if (stale.size > 0) items.removeWhere((_value, position) => stale.has(position));
+      items.push(...fresh);
+    },
+    print: (results, unchanged = false) => {
+      // Printing unchanged items: a fresh view of the same text, carrying only the results.
+      const output = unchanged ? new SourceDocument(text, index, source.roots) : source;
+      const outputRoot = unchanged ? output.mapHandle(root) : rootHandle;
+      outputRoot.delete('results');
+      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      const edits = new TextEdits(text);
+      output.collect(edits);
+      return edits.apply();
+    },
+  };
+}
+
+function streamBatch(text: string, docs: ParsedDocument[], index: StreamIndex, source: SourceDocument): ItemBatch {
+  const reader = new ItemReader(source, index);
+  const documentOf = new Map<Item, ParsedDocument>();
+  docs.forEach((doc, position) => {
+    if (isEmptyDocument(doc)) return;
+    const contents = doc.contents as Node;
+    if (!isMap(contents)) throw new WireFormatError(`document ${position + 1} of the stream is not a mapping (a Kubernetes resource)`);
+    documentOf.set(reader.add(contents as YAMLMap, []), doc);
+  });
+  const streamEdits: { stale: ParsedDocument[]; fresh: unknown[] } = { stale: [], fresh: [] };
+  return {
+    items: reader.items,
     functionConfig: undefined,
     replaceItems: (isStale, fresh) => {
-      output = [...output.filter((doc) => !(isMap(doc.contents) && isStale(doc.contents as YAMLMap))), ...fresh.map((resource) => newYamlDocument(resource))];
+      streamEdits.stale = [...documentOf].filter(([item]) => isStale(item)).map(([, doc]) => doc);
+      streamEdits.fresh = [...fresh];
     },
-    print: () => printYamlStream(output),
+    print: (_results, unchanged = false) => {
+      if (unchanged) return text;
+      const edits = new TextEdits(text);
+      source.collect(edits);
+      for (const doc of streamEdits.stale) {
+        const [start, , end] = doc.range;
+        edits.replace(start, end, '');
+      }
+      if (streamEdits.fresh.length > 0) {
+        const separator = text.length === 0 || text.endsWith('\n') ? '' : '\n';
+        const hasDocuments = docs.some((doc) => !isEmptyDocument(doc) && !streamEdits.stale.includes(doc));
+        const documents = streamEdits.fresh.map((resource) => printYaml(resource));
+        edits.insert(text.length, `${separator}${hasDocuments || /---\s*$/.test(text) ? '---\n' : ''}${documents.join('---\n')}`);
+      }
+      return edits.apply();
+    },
   };
 }
 
 /** Reads a standalone config file (`--config FILE`): one YAML document, as plain data. */
-export function readConfigFile(text: string): unknown {
-  const docs = parseYamlStream(text);
-  if (docs.length !== 1) throw new WireFormatError(`the config file must hold exactly one YAML document, found ${docs.length}`);
-  return docs[0]?.toJS();
+export function readConfigFile(text: string, limits: ReadLimits = DEFAULT_READ_LIMITS): unknown {
+  const { docs, index } = parseStream(text, limits);
+  const documents = docs.filter((doc) => !isEmptyDocument(doc));
+  if (documents.length !== 1) throw new WireFormatError(`the config file must hold exactly one YAML document, found ${documents.length}`);
+  return index.plainValue((documents[0] as ParsedDocument).contents as Node);
 }
 
-/** An empty ResourceList carrying only results, for input that could not be read as items at all. */
+/**
+ * The input exactly as it came with `results` set, for a failure before any change: when the input is a
+ * ResourceList (a mapping) it keeps its items; when it cannot be read at all, a ResourceList of the results.
+ */
+export function printInputWithResults(text: string, results: readonly KrmResult[], limits: ReadLimits = DEFAULT_READ_LIMITS): string {
+  try {
+    const { docs, index } = parseStream(text, limits);
+    const documents = docs.filter((doc) => !isEmptyDocument(doc));
+    const root = documents.length === 1 ? ((documents[0] as ParsedDocument).contents as Node) : undefined;
+    if (isMap(root)) {
+      const source = new SourceDocument(
+        text,
+        index,
+        docs.map((doc) => doc.contents as Node | null),
+      );
+      const handle = source.mapHandle(root);
+      handle.delete('results');
+      handle.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      const edits = new TextEdits(text);
+      source.collect(edits);
+      return edits.apply();
+    }
+  } catch {
+    // Not readable as YAML: fall through to a ResourceList of the results alone.
+  }
+  return printResultsOnly(results);
+}
+
+/** A ResourceList carrying only results, for input that could not be read as items at all. */
 export function printResultsOnly(results: readonly KrmResult[]): string {
-  return printYamlDocument(
-    newYamlDocument({ apiVersion: RESOURCE_LIST_API_VERSIONS[0], kind: RESOURCE_LIST_KIND, items: [], results: results.map(withoutUndefined) }),
-  );
+  return `apiVersion: ${RESOURCE_LIST_API_VERSIONS[0]}\nkind: ${RESOURCE_LIST_KIND}\nresults:\n${results.map(printResult).join('')}`;
 }

@@ -79,3 +79,23 @@ export const DEFAULT_PVC_SIZE = '10Gi';
 /** Marks resources the function generated (keeper, PVC, Service, monitors) with the config that generated them. */
 export const ANNOTATION_GENERATED_BY = `${CONFIG_API_GROUP}/generated-by`;
 export const MANAGED_BY = 'inject-git-cache';
+
+/*
+ * The names the function itself injects. A `git-cache.dev/status` annotation is only a claim (it can be stale,
+ * copied or forged): stripping an earlier injection removes a container, volume or env var it lists only when
+ * the name is one of these, never a name the user may have chosen for something of their own.
+ */
+const INJECTED_NAME_PREFIX = 'git-cache';
+const INJECTED_ENV = /^(?:GIT_CACHE_[A-Z0-9_]*|GIT_CONFIG_COUNT|GIT_CONFIG_(?:KEY|VALUE)_\d+)$/;
+
+export function isInjectedContainerName(name: string): boolean {
+  return name.startsWith(INJECTED_NAME_PREFIX);
+}
+
+export function isInjectedVolumeName(name: string): boolean {
+  return name.startsWith(INJECTED_NAME_PREFIX);
+}
+
+export function isInjectedEnvName(name: string): boolean {
+  return INJECTED_ENV.test(name);
+}

@@ -2,7 +2,7 @@
  * Building function input and reading its output in tests: ResourceLists from plain objects, the function run
  * in-process through run(), and its output read back with a YAML 1.2 reader.
  */
-import { parse, stringify } from 'yaml';
+import { isSeq, parse, parseDocument, stringify } from 'yaml';
 import { run, type Outcome } from '../../src/function/run.js';
 import type { KrmResult } from '../../src/krm/results.js';
 
@@ -104,4 +104,14 @@ export function podSpecOf(item: Json): Json {
 
 export function containersOf(podSpec: Json, list: 'containers' | 'initContainers'): Json[] {
   return (podSpec[list] as Json[] | undefined) ?? [];
+}
+
+/** The source text of each item of a ResourceList, byte for byte (to compare untouched items across runs). */
+export function itemTexts(text: string): string[] {
+  const items = parseDocument(text, { uniqueKeys: false }).get('items', true);
+  if (!isSeq(items)) return [];
+  return items.items.map((node) => {
+    const range = (node as { range?: [number, number, number] }).range;
+    return range ? text.slice(range[0], range[1]) : '';
+  });
 }

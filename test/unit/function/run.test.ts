@@ -161,12 +161,19 @@ test('--config FILE also accepts a ConfigMap, and takes precedence over a Resour
   t.regex(outcome.stdout, /"mode":"init"/);
 });
 
-test('--config with a missing or multi-document file is a usage error naming the file', (t) => {
-  t.throws(() => runFunction('', ['--config', '/nonexistent/gitcache.yaml']), { instanceOf: UsageError, message: /\/nonexistent\/gitcache\.yaml: ENOENT/ });
-  const twoDocs = tempFile('two.yaml', 'a: 1\n---\nb: 2\n');
-  t.throws(() => runFunction('', ['--config', twoDocs]), { instanceOf: UsageError, message: /exactly one/ });
-  t.throws(() => runFunction('', ['--config']), { instanceOf: UsageError });
-  t.throws(() => runFunction('', ['--bogus']), { instanceOf: UsageError, message: /unknown argument "--bogus"/ });
+test('--config with a missing or multi-document file is a usage error naming the file: exit 1, one line', (t) => {
+  const usageError = (argv: string[], message: RegExp) => {
+    const outcome = runFunction('', argv);
+    t.is(outcome.exitCode, 1, argv.join(' '));
+    t.is(outcome.stderr.length, 1);
+    t.regex(outcome.stderr[0] ?? '', message);
+  };
+  usageError(['--config', '/nonexistent/gitcache.yaml'], /\/nonexistent\/gitcache\.yaml: ENOENT/);
+  usageError(['--config', tempFile('two.yaml', 'a: 1\n---\nb: 2\n')], /exactly one/);
+  usageError(['--config'], /--config needs a value/);
+  usageError(['--bogus'], /unknown argument "--bogus"/);
+  usageError(['--max-input-bytes', '1e9'], /positive whole number/);
+  t.true(new UsageError('x') instanceof Error);
 });
 
 test('--help and --version print and exit 0 without reading stdin', (t) => {
@@ -190,10 +197,10 @@ function assertNoStackTrace(t: import('ava').ExecutionContext, text: string): vo
   t.notRegex(text, /node:internal|\.ts:\d+/);
 }
 
-test('the process: malformed YAML on stdin exits 1 with a one-line reason on stderr and no stack trace', async (t) => {
+test('the process: malformed YAML on stdin exits 1 with a one-line reason on stderr, a ResourceList of that result on stdout, and no stack trace', async (t) => {
   const result = await runMain('apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: [\n');
   t.is(result.exitCode, 1);
-  t.is(result.stdout, '');
+  t.regex(result.stdout, /^apiVersion: config.kubernetes.io\/v1\nkind: ResourceList\nresults:\n- severity: error\n  message: ".+ at line 4, column 1"\n$/);
   t.regex(result.stderr, /^inject-git-cache: .+ at line \d+, column \d+\n$/);
   assertNoStackTrace(t, result.stderr);
 });

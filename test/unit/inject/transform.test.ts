@@ -506,11 +506,13 @@ test('a status annotation that is not ours is an error, not a guess', (t) => {
   t.is(errorsOf(out.results)[0]?.field?.path, 'spec.template.metadata.annotations.git-cache.dev/status');
 });
 
-test('a selected workload without a pod spec is an error; one without a pod template is a warning', (t) => {
+test('a selected workload without a pod spec, like one without a pod template, is left unchanged with a warning', (t) => {
   const noSpec = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'a', labels: SELECTED }, spec: { template: { metadata: { labels: { a: 'b' } } } } };
   const out = inject([noSpec], twoRepos());
-  t.is(out.outcome.exitCode, 1);
-  t.is(errorsOf(out.results)[0]?.field?.path, 'spec.template.spec');
+  t.is(out.outcome.exitCode, 0);
+  t.deepEqual(out.items, [noSpec]);
+  t.is(out.results[0]?.severity, 'warning');
+  t.is(out.results[0]?.field?.path, 'spec.template.spec');
   const noTemplate = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'b', labels: SELECTED }, spec: {} };
   const out2 = inject([noTemplate], twoRepos());
   t.is(out2.outcome.exitCode, 0);

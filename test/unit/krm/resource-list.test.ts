@@ -1,8 +1,15 @@
 import test from 'ava';
-import { WireFormatError, printResultsOnly, readConfigFile, readResourceList, readResourceStream } from '../../../src/krm/resource-list.js';
-import { YamlSyntaxError } from '../../../src/krm/yaml-io.js';
+import { WireFormatError, printInputWithResults, printResultsOnly, readConfigFile, readInput, type ItemBatch } from '../../../src/krm/resource-list.js';
+import { YamlSyntaxError } from '../../../src/krm/yaml-read.js';
 import { formatResult, hasErrors, type KrmResult } from '../../../src/krm/results.js';
-import { readAsYaml12 } from '../../support/yaml-readers.js';
+import { readAsYaml12, readStreamAsYaml12 } from '../../support/yaml-readers.js';
+
+const readResourceList = (text: string): ItemBatch => readInput(text, 'resource-list').batch;
+const readResourceStream = (text: string): ItemBatch => {
+  const { batch, plainStream } = readInput(text, 'resource-list-or-stream');
+  if (!plainStream) throw new Error('read as a ResourceList');
+  return batch;
+};
 
 const ITEMS = `items:
 - apiVersion: v1
@@ -78,7 +85,7 @@ test('a plain stream keeps order, duplicates and comments, and prints as a strea
   const text = '# first\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n';
   const batch = readResourceStream(text);
   t.deepEqual(
-    batch.items.map((item) => item.getIn(['metadata', 'name'])),
+    batch.items.map((item) => (item.data.metadata as { name: string }).name),
     ['b', 'a', 'b'],
   );
   t.is(batch.functionConfig, undefined);
@@ -96,13 +103,59 @@ test('a config file must hold exactly one document', (t) => {
   t.throws(() => readConfigFile(''), { instanceOf: WireFormatError });
 });
 
-test('printResultsOnly writes a valid empty ResourceList carrying the results', (t) => {
+test('printResultsOnly writes a ResourceList carrying the results and no items (it never claims the input had none)', (t) => {
   t.deepEqual(readAsYaml12(printResultsOnly([{ severity: 'error', message: 'm' }])), {
     apiVersion: 'config.kubernetes.io/v1',
     kind: 'ResourceList',
-    items: [],
     results: [{ severity: 'error', message: 'm' }],
   });
+});
+
+test('printInputWithResults keeps a readable input byte for byte and only sets its results', (t) => {
+  const text = `apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n${ITEMS}results:\n- severity: info\n  message: old\n`;
+  const printed = printInputWithResults(text, [{ severity: 'error', message: 'bad' }]);
+  t.is(printed, `apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n${ITEMS}results:\n- severity: error\n  message: "bad"\n`);
+  t.regex(printInputWithResults('a: [\n', [{ severity: 'error', message: 'bad' }]), /^apiVersion: config.kubernetes.io\/v1\nkind: ResourceList\nresults:/);
+});
+
+test('a JSON ResourceList (or one after a BOM) is a ResourceList also when --config allows a plain stream', (t) => {
+  const json = JSON.stringify({ apiVersion: 'config.kubernetes.io/v1', kind: 'ResourceList', items: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' } }] }, null, 2);
+  for (const text of [json, `\uFEFF${json}`, `\uFEFFapiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n`]) {
+    t.false(readInput(text, 'resource-list-or-stream').plainStream);
+  }
+  t.true(readInput('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n', 'resource-list-or-stream').plainStream);
+});
+
+test('several documents on stdin are refused as a ResourceList with the count and the way out', (t) => {
+  t.throws(() => readResourceList('apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n---\na: 1\n'), { instanceOf: WireFormatError, message: /2 YAML documents.*--config/ });
+  t.throws(() => readResourceList(''), { instanceOf: WireFormatError, message: /empty/ });
+});
+
+test('items: null (or ~) is an empty list; results are written after it', (t) => {
+  for (const items of ['null', '~', '']) {
+    const batch = readResourceList(`apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: ${items}\n`);
+    t.deepEqual(batch.items, []);
+  }
+});
+
+test('the items of a kind: List item are items too, edited where they stand', (t) => {
+  const text = 'apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: inner}\n';
+  const batch = readResourceList(text);
+  t.deepEqual(
+    batch.items.map((item) => item.data.kind),
+    ['List', 'ConfigMap'],
+  );
+  batch.items[1]?.edit.map('metadata')?.set('namespace', 'ns');
+  t.is(batch.print([]), text.replace('{name: inner}', '{name: inner, "namespace": "ns"}'));
+});
+
+test('stale generated items are removed and fresh ones appended, in a ResourceList and in a stream', (t) => {
+  const list = readResourceList('apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- {kind: A}\n- {kind: Old}\n- {kind: B}\n');
+  list.replaceItems((item) => item.data.kind === 'Old', [{ kind: 'New' }]);
+  t.is(list.print([]), 'apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- {kind: A}\n- {kind: B}\n- kind: New\n');
+  const stream = readResourceStream('kind: A\n---\nkind: Old\n');
+  stream.replaceItems((item) => item.data.kind === 'Old', [{ kind: 'New' }]);
+  t.deepEqual(readStreamAsYaml12(stream.print([])), [{ kind: 'A' }, { kind: 'New' }]);
 });
 
 test('hasErrors is true only with an error result, and formatResult is one line naming kind, name and field', (t) => {
