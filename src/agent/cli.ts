@@ -4,8 +4,17 @@
  */
 import { AGENT_BINARY, AGENT_COMMANDS, FLAG, parseDurationMs, parseRepoArg, type AgentCommand } from '../shared/agent-cli.js';
 import { parseQuantityBytes } from '../shared/quantity.js';
-import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
-import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
+import {
+  CREDENTIALS_ROOT,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_ORPHAN_GRACE,
+  DEFAULT_REFRESH_INTERVAL,
+  DEFAULT_WAIT_TIMEOUT,
+  ENV_CACHE_DIR,
+  ENV_REPO_URL,
+  VERSION,
+} from '../shared/names.js';
+import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey, tierBaseProblem } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Flags only the agent reads (the function never renders them). */
@@ -15,10 +24,15 @@ export const AGENT_FLAG = {
   insecureIgnoreHostKey: '--insecure-ignore-host-key',
   logLevel: '--log-level',
   parallel: '--parallel',
+  upstreamCacheWait: '--upstream-cache-wait',
+  orphanGrace: '--orphan-grace',
   maintenanceBudget: '--maintenance-budget',
   noMaintenance: '--no-maintenance',
   noCommitGraph: '--no-commit-graph',
 } as const;
+
+/** How long a first clone waits for a reachable tier that does not have the repo yet (it may be cloning it). */
+const DEFAULT_UPSTREAM_CACHE_WAIT = '5m';
 
 /** How long one maintenance run of one mirror may take before it is stopped (safe at any moment). */
 export const DEFAULT_MAINTENANCE_BUDGET = '10m';
@@ -45,6 +59,12 @@ export interface AgentOptions {
   readonly parallel: number;
   /** serve: `--volume-size` in bytes; undefined = the filesystem's size */
   readonly volumeSizeBytes: number | undefined;
+  /** sync, serve: the tier's base URL (`<base>/<key>.git`), tried before the git host */
+  readonly upstreamCache: string | undefined;
+  /** How long a first clone waits for a reachable tier to have the repo before going to the git host. */
+  readonly upstreamCacheWaitMs: number;
+  /** serve: delete mirrors nobody has claimed for this long; undefined = never */
+  readonly orphanGraceMs: number | undefined;
   /** sync, serve: maintain due mirrors after refreshes (`--no-maintenance` turns it off) */
   readonly maintenance: boolean;
   readonly maintenanceBudgetMs: number;
@@ -65,6 +85,11 @@ const COMMON_HELP = `  ${FLAG.repo} [NAME=]URL        repository to mirror; repe
                               DIR/<name>/https/{username,password} (default ${CREDENTIALS_ROOT})
   ${AGENT_FLAG.insecureIgnoreHostKey}  do not check ssh host keys (logs a warning at every start)
   ${AGENT_FLAG.parallel} N             repos synced at once (default 2)
+  ${FLAG.upstreamCache} URL     take objects from another git-cache first (URL/<key>.git, e.g. a keeper's
+                              git daemon git://git-cache-keeper.ci.svc), without credentials; on failure fall
+                              back to the git host. origin stays the repo URL, refs are the tier's
+  ${AGENT_FLAG.upstreamCacheWait} DURATION  a first clone waits this long for a reachable tier that does not
+                              have the repo yet (default ${DEFAULT_UPSTREAM_CACHE_WAIT})
   ${AGENT_FLAG.logLevel} LEVEL         debug, info, warn or error (default info); logs are JSON lines on stderr
   -h, --help                  show this help`;
 
@@ -114,6 +139,9 @@ ${COMMON_HELP}
   ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
   ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
                               git_cache_volume_size_bytes (default: the size of DIR's filesystem)
+  ${AGENT_FLAG.orphanGrace} DURATION|never  delete mirrors in DIR of repos no agent serves any more once
+                              unclaimed this long (default ${DEFAULT_ORPHAN_GRACE}; clones that borrowed
+                              their objects break when they go)
 ${MAINTENANCE_HELP}`,
   wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
 
@@ -154,12 +182,24 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.gitDaemonAddress,
   AGENT_FLAG.logLevel,
   AGENT_FLAG.parallel,
+  FLAG.upstreamCache,
+  AGENT_FLAG.upstreamCacheWait,
+  AGENT_FLAG.orphanGrace,
   AGENT_FLAG.maintenanceBudget,
 ]);
 const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey, AGENT_FLAG.noMaintenance, AGENT_FLAG.noCommitGraph]);
-const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const SERVE_ONLY = new Set<string>([
+  FLAG.interval,
+  FLAG.metricsPort,
+  FLAG.volumeSize,
+  AGENT_FLAG.metricsAddress,
+  FLAG.gitDaemonPort,
+  AGENT_FLAG.gitDaemonAddress,
+  AGENT_FLAG.orphanGrace,
+]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
-/** Flags that only some commands take (beyond serve-only and wait-only ones). */
+const WRITERS_ONLY = new Set<string>([FLAG.upstreamCache, AGENT_FLAG.upstreamCacheWait]);
+/** Flags that only some commands take (beyond the sets above). */
 const ONLY_FOR = new Map<string, readonly AgentCommand[]>([
   [AGENT_FLAG.maintenanceBudget, ['sync', 'serve', 'maintain']],
   [AGENT_FLAG.noMaintenance, ['sync', 'serve']],
@@ -248,6 +288,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
     }
     if (SERVE_ONLY.has(flag) && command !== 'serve') throw new UsageError(`${flag} applies to serve only`);
     if (WAIT_ONLY.has(flag) && command !== 'wait') throw new UsageError(`${flag} applies to wait only`);
+    if (WRITERS_ONLY.has(flag) && (command === 'wait' || command === 'maintain')) throw new UsageError(`${flag} applies to sync and serve only (${command} never fetches)`);
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
     else {
@@ -280,6 +321,10 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   const parallelText = single(AGENT_FLAG.parallel) ?? '2';
   if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
   const daemonPortText = single(FLAG.gitDaemonPort);
+  const upstreamCache = single(FLAG.upstreamCache);
+  const tierProblem = upstreamCache === undefined ? undefined : tierBaseProblem(upstreamCache);
+  if (tierProblem) throw new UsageError(`${FLAG.upstreamCache}: ${tierProblem}`);
+  const orphanGrace = single(AGENT_FLAG.orphanGrace) ?? DEFAULT_ORPHAN_GRACE;
 
   return {
     kind: 'run',
@@ -298,6 +343,9 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       logLevel: logLevel as LogLevel,
       parallel: Number(parallelText),
       volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
+      upstreamCache: upstreamCache?.replace(/\/+$/, ''),
+      upstreamCacheWaitMs: parseDuration(AGENT_FLAG.upstreamCacheWait, single(AGENT_FLAG.upstreamCacheWait) ?? DEFAULT_UPSTREAM_CACHE_WAIT),
+      orphanGraceMs: orphanGrace === 'never' ? undefined : parseDuration(AGENT_FLAG.orphanGrace, orphanGrace),
       maintenance: !booleans.has(AGENT_FLAG.noMaintenance),
       maintenanceBudgetMs: parseDuration(AGENT_FLAG.maintenanceBudget, single(AGENT_FLAG.maintenanceBudget) ?? DEFAULT_MAINTENANCE_BUDGET),
       commitGraph: !booleans.has(AGENT_FLAG.noCommitGraph),

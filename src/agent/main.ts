@@ -46,6 +46,7 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       credentials: { credentialsDir: options.credentialsDir, insecureIgnoreHostKey: options.insecureIgnoreHostKey },
       signal: stop.signal,
       recovered: new Set(),
+      ...(options.upstreamCache !== undefined ? { tier: { base: options.upstreamCache, waitMs: options.upstreamCacheWaitMs } } : {}),
     };
     if (options.command === 'maintain') return await maintain(options, ctx, stop);
     const maintenance = createMaintenanceHook({ enabled: options.maintenance, budgetMs: options.maintenanceBudgetMs, commitGraph: options.commitGraph });

@@ -20,6 +20,9 @@ export interface AgentMetrics {
   readonly fetchDuration: Histogram<'repo' | 'result'>;
   readonly refs: Gauge<'repo'>;
   readonly coalesced: Counter<'repo'>;
+  readonly upstreamCacheFallback: Counter<'repo'>;
+  readonly orphanBytes: Gauge;
+  readonly orphansDeleted: Counter;
   readonly packs: Gauge<'repo'>;
   readonly lastMaintenanceSeconds: Gauge<'repo'>;
   readonly maintenanceTotal: Counter<'repo' | 'result'>;
@@ -77,6 +80,18 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
       labelNames: ['repo'],
       registers,
     }),
+    upstreamCacheFallback: new Counter({
+      name: 'git_cache_upstream_cache_fallback_total',
+      help: 'Successful syncs that went to the git host because the upstream cache tier (--upstream-cache) was down or lacked the repo.',
+      labelNames: ['repo'],
+      registers,
+    }),
+    orphanBytes: new Gauge({
+      name: 'git_cache_orphan_bytes',
+      help: 'Bytes on disk of mirrors in the cache dir that no agent serves any more, not yet past their grace period (--orphan-grace).',
+      registers,
+    }),
+    orphansDeleted: new Counter({ name: 'git_cache_orphans_deleted_total', help: 'Mirrors deleted because no agent served them for the grace period.', registers }),
     packs: new Gauge({ name: 'git_cache_packs', help: 'Pack files in the mirror (each with its .idx).', labelNames: ['repo'], registers }),
     lastMaintenanceSeconds: new Gauge({
       name: 'git_cache_last_maintenance_seconds',
@@ -117,9 +132,11 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
   for (const repo of repoNames) {
     for (const result of FETCH_RESULTS) metrics.fetchTotal.inc({ repo, result }, 0);
     metrics.coalesced.inc({ repo }, 0);
+    metrics.upstreamCacheFallback.inc({ repo }, 0);
     for (const result of MAINTENANCE_RESULTS) metrics.maintenanceTotal.inc({ repo, result }, 0);
   }
   metrics.ready.set(0);
+  metrics.orphanBytes.set(0);
   return metrics;
 }
 
