@@ -12,6 +12,7 @@ import { startGitDaemon, type RunningDaemon } from './git-daemon.js';
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { MirrorContext } from '../mirror/mirror.js';
+import type { MaintenanceHook } from '../maintenance/hook.js';
 import { claimRepos, deleteOrphans } from '../mirror/orphans.js';
 
 /** How often a serving agent renews its claims and looks for orphans, at most. */
@@ -24,6 +25,8 @@ export interface ServeDeps {
   readonly metrics: AgentMetrics;
   /** Aborted on SIGTERM: stops git and the loops. */
   readonly stop: AbortController;
+  /** Maintains a due mirror after a refresh (after readiness, so it never delays the pod's start). */
+  readonly maintenance: MaintenanceHook;
 }
 
 function startHttp(deps: ServeDeps, isReady: () => boolean): Promise<Server> {
@@ -127,6 +130,7 @@ export async function serve(deps: ServeDeps): Promise<void> {
           usable.set(repo.key, outcome.ok || (await mirrorUsable(options.cacheDir, repo)));
           updateReady();
         }
+        if (outcome.ok && outcome.result.action !== 'coalesced') await deps.maintenance.afterRefresh(ctx, repo, metrics);
         const delay = nextDelay(schedule, failures);
         if (failures > 0) logger.info('retry_scheduled', { repo: repo.name, failures, seconds: Math.round(delay / 100) / 10 });
         if (pendingHangup.has(repo.key)) continue;
