@@ -79,7 +79,7 @@ const STRATEGIES: readonly Strategy[] = [
     id: 'dissociate',
     label: 'warm mirror + --dissociate',
     network: true,
-    job: (c) => [['git', 'clone', '-q', '--reference-if-able', c.mirror, '--dissociate', c.url, c.dir]],
+    job: (c) => [['git', '-c', 'core.commitGraph=false', 'clone', '-q', '--reference-if-able', c.mirror, '--dissociate', c.url, c.dir]],
   },
   // From the mirror, without contacting upstream: what app containers do with no credential and no route.
   { id: 'helper', label: 'from the mirror (helper)', network: true, job: (c) => [[join(c.cacheDir, CLONE_HELPER_RELATIVE_PATH), c.url, c.dir]] },

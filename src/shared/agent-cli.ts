@@ -6,7 +6,7 @@ import { REPO_NAME_PATTERN, defaultRepoName } from './repo-url.js';
 
 export const AGENT_BINARY = 'git-cache';
 
-export const AGENT_COMMANDS = ['sync', 'serve', 'wait'] as const;
+export const AGENT_COMMANDS = ['sync', 'serve', 'wait', 'maintain'] as const;
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 
 export const FLAG = {

@@ -77,7 +77,7 @@ async function startUpstreams(): Promise<Upstreams> {
   const network = createPodNetwork({ noRouteUids: [APP_UID] });
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const sshd = await startSshd(network.gateway);
-  const http = await startSmartHttp({ password, tls: true, address: network.gateway });
+  const http = await startSmartHttp({ password, tls: true, host: network.gateway });
   mkdirSync(join(dir, 'ssh'));
   const sshRepo = makeUpstream(join(dir, 'ssh'), 'app', 4);
   const httpsRepo = makeUpstream(http.projectRoot, 'lib', 3);

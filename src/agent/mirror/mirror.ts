@@ -237,7 +237,7 @@ async function removeStagingFor(ctx: MirrorContext, repo: Repo): Promise<void> {
  * tmp_idx_*, objects/tmp_obj_*, objects/incoming-*). Only while holding the repo's lock with no git of ours
  * running: every git that writes here runs under that lock, so none of these files can belong to a live one.
  */
-async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
+export async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
   const entries = await readdir(mirror, { recursive: true });
   const removed: string[] = [];
   for (const entry of entries) {

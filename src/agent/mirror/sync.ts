@@ -5,6 +5,7 @@ import type { AgentOptions, Repo } from '../cli.js';
 import { GitError } from '../git/run.js';
 import { LockAbortedError } from './lock.js';
 import { recordFetch, type AgentMetrics } from '../metrics.js';
+import { countPacks } from '../maintenance/maintain.js';
 import { countRefs, diskUsage, mirrorDir, mirrorProblem, syncMirror, type MirrorContext, type SyncResult } from './mirror.js';
 import { claimRepos } from './orphans.js';
 
@@ -20,6 +21,7 @@ async function observeMirror(ctx: MirrorContext, metrics: AgentMetrics, repo: Re
   try {
     metrics.bytes.set({ repo: repo.name }, await diskUsage(mirrorDir(ctx.cacheDir, repo)));
     metrics.refs.set({ repo: repo.name }, await countRefs(ctx, repo));
+    metrics.packs.set({ repo: repo.name }, await countPacks(mirrorDir(ctx.cacheDir, repo)));
   } catch {
     // the mirror vanished (moved aside by another agent): the next pass measures again
   }

@@ -15,6 +15,7 @@ import type { AgentMetrics } from '../metrics.js';
 import type { MirrorContext } from '../mirror/mirror.js';
 import { boundPort, closeServer, startMetricsHttp, startRefreshHttp, type HttpRoutes } from './http.js';
 import { RefreshQueue } from './refresh.js';
+import type { MaintenanceHook } from '../maintenance/hook.js';
 import { claimRepos, deleteOrphans } from '../mirror/orphans.js';
 
 /** How often a serving agent renews its claims and looks for orphans, at most. */
@@ -29,6 +30,8 @@ export interface ServeDeps {
   readonly stop: AbortController;
   /** The volume's refresh token (undefined: only loopback clients may ask for a refresh). */
   readonly refreshToken: string | undefined;
+  /** Maintains a due mirror after a refresh (after readiness, so it never delays the pod's start). */
+  readonly maintenance: MaintenanceHook;
 }
 
 /** A sleep per repo that SIGHUP (all), a refresh request (one repo) or SIGTERM (abort) ends early. */
@@ -134,6 +137,7 @@ export async function serve(deps: ServeDeps): Promise<void> {
           usable.set(repo.key, outcome.ok || (await mirrorUsable(options.cacheDir, repo)));
           updateReady();
         }
+        if (outcome.ok && outcome.result.action !== 'coalesced') await deps.maintenance.afterRefresh(ctx, repo, metrics);
         const delay = nextDelay(schedule, failures);
         if (failures > 0) logger.info('retry_scheduled', { repo: repo.name, failures, seconds: Math.round(delay / 100) / 10 });
         if (pendingHangup.has(repo.key)) continue;

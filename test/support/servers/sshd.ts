@@ -41,7 +41,7 @@ function publicKey(file: string): string {
   return readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
-/** `address`: where it listens (default 127.0.0.1; a pod network's gateway for pods in a network namespace). */
+/** `address`: 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP) for an upstream pods can reach. */
 export async function startSshd(address: string = LOOPBACK): Promise<SshServer> {
   const sshd = findTool('sshd');
   if (!sshd) throw new Error('sshd not found');

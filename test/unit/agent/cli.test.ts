@@ -128,7 +128,7 @@ test('usage errors: missing repo, missing cache dir, unknown flag, serve-only fl
 test('--help at top level and per command; wait takes --timeout', (t) => {
   const top = parseArgs(['--help'], {});
   t.is(top.kind, 'help');
-  for (const command of ['sync', 'serve', 'wait']) {
+  for (const command of ['sync', 'serve', 'wait', 'maintain']) {
     const help = parseArgs([command, '--help'], {});
     t.is(help.kind, 'help');
     if (help.kind === 'help') t.true(help.text.includes(`git-cache ${command}`));
@@ -144,4 +144,27 @@ test('duration parsing accepts Kubernetes-style values and refuses others', (t) 
   t.is(parseDurationMs('10'), undefined);
   t.is(parseDurationMs('-5s'), undefined);
   t.is(parseDurationMs(''), undefined);
+});
+
+test('maintain: repos are optional (every mirror in the cache dir), --maintenance-budget applies, --no-maintenance does not', (t) => {
+  const all = options(['maintain', '--cache-dir', '/c']);
+  t.is(all.command, 'maintain');
+  t.deepEqual(all.repos, []);
+  t.is(all.maintenanceBudgetMs, 10 * 60_000);
+  t.deepEqual(options(['maintain', '--cache-dir', '/c'], { REPO_URL: 'https://h/a.git' }).repos.map((r) => r.name), ['a']);
+  t.is(options(['maintain', '--cache-dir', '/c', '--maintenance-budget', '90s']).maintenanceBudgetMs, 90_000);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--no-maintenance']), /--no-maintenance applies to sync, serve only/);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--interval', '5s']), /serve only/);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--maintenance-budget', 'soon']), /not a duration/);
+});
+
+test('sync and serve maintain by default; --no-maintenance turns it off; wait takes neither flag', (t) => {
+  t.true(options(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c']).maintenance);
+  t.false(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-maintenance']).maintenance);
+  t.is(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget=2m']).maintenanceBudgetMs, 120_000);
+  t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget', '1m']), /applies to sync, serve, maintain only/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-maintenance=yes']), /takes no value/);
+  t.true(options(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c']).commitGraph);
+  t.false(options(['maintain', '--cache-dir', '/c', '--no-commit-graph']).commitGraph);
+  t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-commit-graph']), /applies to sync, serve, maintain only/);
 });
