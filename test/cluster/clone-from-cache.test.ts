@@ -38,13 +38,21 @@ export HOME=/work
 cd /work
 say() { printf '%s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\r\\n' '  ')"; }
 say uid "$(id -u)"
-say direct "$(GIT_CONFIG_COUNT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes -o StrictHostKeyChecking=no' git ls-remote "$URL" 2>&1)"
+# No route: a TCP connection from this UID to the upstream's address fails (the image has node, not nc/curl).
+say direct "$(node -e "require('net').connect(Number(process.env.UP_PORT), process.env.UP_HOST).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(1); })" 2>&1)"
 "$GIT_CACHE_DIR/bin/git-clone-cached" --rev "$NEW" "$URL" helper > helper.log 2>&1; say helper_exit $?
 say helper_log "$(cat helper.log)"
 say helper_head "$(git -C helper rev-parse HEAD 2>&1)"
 say helper_origin "$(git -C helper config remote.origin.url 2>&1)"
 git clone -q "$URL" plain > plain.log 2>&1; say plain_exit "$? $(cat plain.log)"
 say plain_origin "$(git -C plain config remote.origin.url 2>&1)"
+`;
+
+const CHECKOUT_SCRIPT = `
+set -u
+export HOME=/work
+cd /work
+say() { printf '%s=%s\n' "$1" "$(printf '%s' "$2" | tr '\r\n' '  ')"; }
 git init -q checkout && cd checkout && git remote add origin "$URL" &&
   git -c protocol.version=2 fetch --no-tags --prune --no-recurse-submodules --depth=1 origin "+$NEWEST:refs/remotes/origin/main" > ../checkout.log 2>&1 &&
   git checkout -q --force -B main refs/remotes/origin/main >> ../checkout.log 2>&1
@@ -96,14 +104,15 @@ test('a private SSH repo: the app clones through the cache as a no-upstream UID 
   t.deepEqual(warnings, []);
   await waitForPodReady('builder', ns.name, 180);
 
-  // Pushed after the mirror was made: the helper and actions/checkout ask for them.
+  // Pushed after the mirror was made: the helper waits for it; then actions/checkout's fetch of a newer one.
   const newer = upstream.commit('newer than the mirror');
+  const run = await exec('builder', 'app', ['env', `URL=${url}`, `NEW=${newer}`, `UP_HOST=${CLUSTER.hostIP}`, `UP_PORT=${sshd.port}`, 'sh', '-c', SCRIPT], ns.name);
   const newest = upstream.commit('newest');
-  const run = await exec('builder', 'app', ['env', `URL=${url}`, `NEW=${newer}`, `NEWEST=${newest}`, 'sh', '-c', SCRIPT], ns.name);
-  const found = facts(run.stdout);
-  const report = `${run.stdout}\n${run.stderr}`;
+  const checkout = await exec('builder', 'app', ['env', `URL=${url}`, `NEWEST=${newest}`, 'sh', '-c', CHECKOUT_SCRIPT], ns.name);
+  const found = facts(`${run.stdout}\n${checkout.stdout}`);
+  const report = `${run.stdout}\n${run.stderr}\n${checkout.stdout}\n${checkout.stderr}`;
   t.is(found.uid, String(APP_UID), report);
-  t.regex(found.direct ?? '', /unreachable/i, 'the app container has a route to the upstream');
+  t.is(found.direct, 'ENETUNREACH', 'the app container has a route to the upstream');
   t.is(found.helper_exit, '0', report);
   t.is(found.helper_head, newer);
   t.is(found.helper_origin, url);
@@ -113,6 +122,7 @@ test('a private SSH repo: the app clones through the cache as a no-upstream UID 
   t.is(found.checkout_exit, '0', report);
   t.is(found.checkout_head, newest);
   t.is(found.checkout_fsck, '0');
-  t.regex(found.checkout_log ?? '', /git-cache: /, 'the upload-pack wrapper took part');
+  t.regex(found.checkout_log ?? '', /git-cache: not in the mirror: \w+; no curl or wget .*the mirror has it now/, 'the upload-pack wrapper waited for the commit');
+  t.regex(found.helper_log ?? '', /not in the mirror: \w+; no curl or wget to ask the agent for a refresh: waiting for its periodic one/);
   t.is(git(['--git-dir', upstream.path, 'rev-parse', 'main']).trim(), newest);
 });
