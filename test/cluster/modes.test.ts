@@ -21,6 +21,7 @@ import {
   getJson,
   hostVolume,
   kubectlOk,
+  logFacts,
   logs,
   persistentVolume,
   renderWithFunction,
@@ -119,9 +120,6 @@ function config(name: string, spec: Manifest): Manifest {
   return { apiVersion: 'git-cache.dev/v1alpha1', kind: 'GitCache', metadata: { name }, spec: { repos, image: CLUSTER.agentImage, imagePullPolicy: 'Never', ...spec } };
 }
 
-function facts(log: string): Record<string, string> {
-  return Object.fromEntries(log.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-}
 
 async function podOf(selector: string): Promise<string> {
   return kubectlOk(['get', 'pods', '-l', selector, '-o', 'jsonpath={.items[0].metadata.name}'], { namespace: ns.name });
@@ -129,7 +127,7 @@ async function podOf(selector: string): Promise<string> {
 
 async function appFacts(pod: string): Promise<Record<string, string>> {
   for (let i = 0; i < 60; i++) {
-    const seen = facts(await logs(pod, 'app', ns.name));
+    const seen = logFacts(await logs(pod, 'app', ns.name));
     if (seen.done === '1') return seen;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -8,7 +8,7 @@
  *   the mirror from that very upstream, has one; a local `git clone --shared` from the mirror still works.
  */
 import { rmSync } from 'node:fs';
-import { CLUSTER, apply, clusterNamespace, getJson, logs, renderWithFunction, testWithCluster, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
+import { CLUSTER, apply, clusterNamespace, getJson, logFacts, logs, renderWithFunction, testWithCluster, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
 import { makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
 
 const test = testWithCluster();
@@ -30,15 +30,6 @@ test.after.always(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** `key=value` lines of a container's log. */
-function facts(log: string): Record<string, string> {
-  return Object.fromEntries(
-    log
-      .split('\n')
-      .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-}
 
 // The mirror belongs to the cache container's UID: git wants it named safe (in global config: a local clone's
 // upload-pack does not honour -c safe.directory).
@@ -82,7 +73,7 @@ test('a native-sidecar pod of the agent image: the app starts on a complete mirr
   t.deepEqual(warnings, [], 'the restricted Pod Security level warned');
 
   await waitForPodSucceeded('app', ns.name, 180);
-  const app = facts(await logs('app', 'app', ns.name));
+  const app = logFacts(await logs('app', 'app', ns.name));
   const main = upstream.refs().find((line) => line.startsWith('refs/heads/main '))?.split(' ')[1];
   t.is(app.uid, String(APP_UID));
   t.is(app.mirror_main, main, 'the app started before the mirror held upstream main');

@@ -304,6 +304,16 @@ function annotationsOf(item: Manifest): Record<string, string> | undefined {
   return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
 }
 
+/** The `key=value` lines of a container's log (what the suites' in-pod scripts print), as a record. */
+export function logFacts(log: string): Record<string, string> {
+  return Object.fromEntries(
+    log
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
 /** A pod's containers' restart counts and states, for assertion messages. */
 export async function describePod(pod: string, namespace: string): Promise<string> {
   return (await kubectl(['describe', 'pod', pod], { namespace })).stdout;
