@@ -11,7 +11,9 @@
  * - writes to the cache fail with EROFS and a remount read-write fails (no CAP_SYS_ADMIN);
  * - it sees none of the agent's processes; the password is in no container's log and not in its environment;
  * - the mirror is owned by the agent's non-root UID and is a real mirror.
- * (This replaced the kubelet emulation of test/support/pod-runner.ts, which the real cluster made redundant.)
+ * (This replaced test/e2e/pod-runner.test.ts, the same proof on the kubelet emulation test/support/pod-runner.ts.)
+ * The Pod keeps git's configuration its own (`git-cache.dev/transparent: "false"`): this is the
+ * --reference-if-able path, with the upstream reachable; test/e2e/clone-from-cache.test.ts proves transparent mode.
  */
 import { rmSync } from 'node:fs';
 import { AGENT_UID, CACHE_CONTAINER_NAME, INIT_CONTAINER_NAME } from '../../src/shared/names.js';
@@ -114,7 +116,7 @@ for (const mode of MODES) {
     const pod: Manifest = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, labels: { 'git-cache.enabled': 'true' } },
+      metadata: { name, labels: { 'git-cache.enabled': 'true' }, annotations: { 'git-cache.dev/transparent': 'false' } },
       spec: {
         restartPolicy: 'Never',
         terminationGracePeriodSeconds: 5,
@@ -172,7 +174,7 @@ for (const mode of MODES) {
     t.notRegex(found.get('clone_ref_output') ?? '', /Could not add alternate|is not a local repository|reference repository/i, report);
     t.is(found.get('clone_helper_exit'), '0', report);
     t.is(found.get('clone_helper_alternates'), `${ref}/objects`, report);
-    t.regex(found.get('clone_helper_output') ?? '', /--reference-if-able/, report);
+    t.regex(found.get('clone_helper_output') ?? '', /from \/git-cache\/\w+\.git without contacting upstream; objects borrowed from the mirror/, report);
     t.is(found.get('clone_helper_head'), found.get('clone_ref_head'));
 
     // The private repo: the app cannot read it upstream (no credentials), yet its mirror is there, so the cache
