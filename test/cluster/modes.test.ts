@@ -28,6 +28,7 @@ import {
   testWithCluster,
   waitForDeploymentAvailable,
   waitForJobComplete,
+  UPSTREAM_PROBE_JS,
   type Manifest,
 } from '../support/cluster.js';
 import { makeUpstream, type UpstreamRepo } from '../support/git-fixtures.js';
@@ -53,11 +54,6 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-/** A TCP connection to the upstream server: "connected" or the error code (curl would hide ENETUNREACH). */
-const UPSTREAM_PROBE = `const socket = require('node:net').connect(Number(process.env.UPSTREAM_PORT), process.env.UPSTREAM_HOST);
-socket.on('connect', () => { console.log('connected'); socket.destroy(); });
-socket.on('error', (error) => console.log(error.code));`;
-
 const APP_SCRIPT = `
 mkdir -p "$HOME" && git config --global --add safe.directory '*'
 echo "uid=$(id -u)"
@@ -66,7 +62,7 @@ if touch "$GIT_CACHE_DIR/probe" 2>/dev/null; then echo cache_write=allowed; else
 if touch /probe 2>/dev/null; then echo root_write=allowed; else echo root_write=refused; fi
 if [ -e ${CREDENTIALS_DIR} ]; then echo secrets=visible; else echo secrets=absent; fi
 if env | grep -q '${PASSWORD}'; then echo password_in_env=yes; else echo password_in_env=no; fi
-echo "upstream=$(node -e "${UPSTREAM_PROBE}")"
+echo "upstream=$(node -e "${UPSTREAM_PROBE_JS}")"
 git clone -q --shared "$GIT_CACHE_REF" /tmp/app && echo "clone_head=$(git -C /tmp/app rev-parse HEAD)"
 echo done=1
 if [ "$STAY" = 1 ]; then exec sleep 100000; fi
