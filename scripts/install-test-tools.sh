@@ -55,6 +55,8 @@ done
 [ -x /usr/lib/git-core/git-http-backend ] || missing_packages+=(git)
 # nss_wrapper (a library, no command): lets ssh run under a UID without a passwd entry (agent tests, image)
 compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || compgen -G '/usr/lib*/libnss_wrapper.so' >/dev/null || missing_packages+=(libnss-wrapper)
+# GNU time (the hostile-input tests measure each run's peak memory); `command -v time` finds the shell keyword
+[ -x /usr/bin/time ] || missing_packages+=(time)
 # PyYAML (a Python module, no command): the wire-layer property tests read the function's output with it too
 python3 -c 'import yaml' >/dev/null 2>&1 || missing_packages+=(python3-yaml)
 
