@@ -173,12 +173,22 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
       const output = unchanged ? new SourceDocument(text, index, source.roots) : source;
       const outputRoot = unchanged ? output.mapHandle(root) : rootHandle;
       outputRoot.delete('results');
-      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)), resultsBefore(text, root));
       const edits = new TextEdits(text);
       output.collect(edits);
       return edits.apply();
     },
   };
+}
+
+/**
+ * Results go at the end, except after items that end the input without a line break: text after a block
+ * scalar there would change its value ("abc" would become "abc\n"), so they go before `items` instead.
+ */
+function resultsBefore(text: string, root: YAMLMap): string | undefined {
+  if (text.endsWith('\n') || root.flow) return undefined;
+  const last = (root as YAMLMap<Node, Node>).items.at(-1);
+  return isScalar(last?.key) && last.key.value === 'items' ? 'items' : undefined;
 }
 
 function streamBatch(text: string, docs: ParsedDocument[], index: StreamIndex, source: SourceDocument): ItemBatch {

@@ -46,7 +46,8 @@ export interface MapHandle {
   map(key: string, create?: boolean, before?: string): MapHandle | undefined;
   /** The sequence at `key`; undefined when absent or null unless `create`. Throws EditError for another type. */
   seq(key: string, create?: boolean, before?: string): SeqHandle | undefined;
-  set(key: string, value: unknown): void;
+  /** Sets `key` (a new key goes before `before` when that key exists, else at the end). */
+  set(key: string, value: unknown, before?: string): void;
   delete(key: string): void;
   readonly size: number;
 }
@@ -453,7 +454,7 @@ class RealMap implements MapHandle {
     return this.child(key, create, before, 'a list') as SeqHandle | undefined;
   }
 
-  set(key: string, value: unknown): void {
+  set(key: string, value: unknown, before?: string): void {
     const written: Written = value instanceof Prerendered ? { prerendered: value } : { plain: value };
     const pair = this.pair(key);
     if (pair) {
@@ -462,7 +463,7 @@ class RealMap implements MapHandle {
     }
     const added = this.addedEntry(key);
     if (added) added.value = written;
-    else this.edits().added.push({ key, value: written });
+    else this.edits().added.push({ key, value: written, ...(before !== undefined && this.pair(before) ? { before } : {}) });
   }
 
   delete(key: string): void {
@@ -975,4 +976,14 @@ function renderFlowMap(state: MapState, edits: TextEdits): void {
     }),
     ...state.added.map((entry): FlowEntry => ({ text: `${JSON.stringify(entry.key)}: ${json(writtenData(entry.value))}` })),
   ]);
+}
+
+/**
+ * A handle that edits plain data in place (no source text): the same editing code run on data, as a
+ * reference for what an edit of the text must mean.
+ */
+export function plainDataHandle(data: Record<string, unknown>, path: Path = []): MapHandle {
+  const root = new DataRoot(data, () => undefined, false);
+  root.materialize();
+  return new DataMap(root, [], path);
 }
