@@ -11,7 +11,7 @@ import { DEFAULT_READ_LIMITS, type ReadLimits } from './limits.js';
 import type { KrmResult } from './results.js';
 import { Prerendered, SourceDocument, TextEdits, type MapHandle } from './yaml-edit.js';
 import { printYaml } from './yaml-io.js';
-import { isRecord, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
+import { isNullScalar, isRecord, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
 
 export const RESOURCE_LIST_KIND = 'ResourceList';
 export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;
@@ -38,7 +38,7 @@ export class WireFormatError extends Error {}
 
 function isEmptyDocument(doc: ParsedDocument): boolean {
   const contents = doc.contents as Node | null;
-  return contents === null || (isScalar(contents) && contents.value === null && !contents.tag);
+  return contents === null || isNullScalar(contents);
 }
 
 function describeResource(data: Record<string, unknown>): string {
@@ -59,7 +59,7 @@ class ItemReader {
     let data: Record<string, unknown> | undefined;
     const item: Item = {
       get data() {
-        data ??= index.plainValue(node) as Record<string, unknown>;
+        data ??= index.lazyPlainMap(node);
         return data;
       },
       edit: this.source.mapHandle(node, path),
@@ -151,7 +151,7 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
   const itemsPair = (root as YAMLMap<Node, Node>).items.find((pair) => isScalar(pair.key) && pair.key.value === 'items');
   const itemsNode = itemsPair?.value ?? null;
   const positions = new Map<Item, number>();
-  if (itemsNode !== null && !(isScalar(itemsNode) && itemsNode.value === null)) {
+  if (itemsNode !== null && !isNullScalar(itemsNode)) {
     if (!isSeq(itemsNode)) throw new WireFormatError('ResourceList.items must be a list');
     (itemsNode as YAMLSeq<Node>).items.forEach((item, position) => {
       if (!isMap(item)) throw new WireFormatError(`ResourceList.items[${position}] is not a mapping (a Kubernetes resource)`);
