@@ -6,12 +6,12 @@
  * change is its own source text, byte for byte, and so are the untouched lines of the items it changes.
  * Items of a `kind: List` (kubectl's output shape) are items too.
  */
-import { isMap, isScalar, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import type { Node, YAMLMap, YAMLSeq } from 'yaml';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from './limits.js';
 import type { KrmResult } from './results.js';
 import { Prerendered, SourceDocument, TextEdits, type MapHandle } from './yaml-edit.js';
 import { printYaml } from './yaml-io.js';
-import { isNullScalar, isRecord, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
+import { isMap, isNullScalar, isRecord, isScalar, isSeq, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
 
 export const RESOURCE_LIST_KIND = 'ResourceList';
 export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;

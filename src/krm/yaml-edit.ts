@@ -11,8 +11,8 @@
  *   written out in place (the alias replaced by its value, a merged key given explicitly) only when changed,
  *   so the anchored original and its other aliases keep their meaning.
  */
-import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
-import { isMergeKey, isRecord, keyString, lineAndColumn, setOwn, type StreamIndex } from './yaml-read.js';
+import type { Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { isAlias, isMap, isMergeKey, isRecord, isScalar, isSeq, keyString, lineAndColumn, setOwn, type StreamIndex } from './yaml-read.js';
 import { PRINT_OPTIONS, newYamlDocument } from './yaml-io.js';
 
 /** A change that cannot be written (wrong type in the source, or a layout that cannot be edited safely). */
@@ -902,11 +902,11 @@ function renderBlockMap(state: MapState, edits: TextEdits): void {
 function commentedLineStart(text: string, offset: number, indent: number): number {
   let start = lineStart(text, offset);
   if (!onlySpacesBefore(text, offset)) return offset;
+  const marker = `${' '.repeat(indent)}#`;
   for (;;) {
     if (start === 0) return start;
     const previous = lineStart(text, start - 1);
-    const line = text.slice(previous, start - 1);
-    if (!new RegExp(`^ {${indent}}#`).test(line)) return start;
+    if (!text.startsWith(marker, previous)) return start;
     start = previous;
   }
 }

@@ -5,8 +5,16 @@
  * values; tags are kept in the text (the function never re-prints what it did not change). Every limit of
  * `ReadLimits` is enforced in one linear pass: an alias costs O(1), however large the node it names.
  */
-import { Composer, Lexer, Parser, isAlias, isMap, isScalar, isSeq, type Alias, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
+import * as YAML from 'yaml';
+import { Composer, Lexer, Parser, type Alias, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ReadLimits } from './limits.js';
+
+// yaml's node tests, bound once: the bundle reaches a CommonJS dependency's exports through a getter on every
+// call, and these run for every node.
+export const isAlias: typeof YAML.isAlias = YAML.isAlias;
+export const isMap: typeof YAML.isMap = YAML.isMap;
+export const isScalar: typeof YAML.isScalar = YAML.isScalar;
+export const isSeq: typeof YAML.isSeq = YAML.isSeq;
 
 /** Input that is not YAML this function can read: the message is one line and says where. */
 export class YamlSyntaxError extends Error {}
@@ -95,6 +103,8 @@ const CORE_NAN = /^\.(?:nan|NaN|NAN)$/;
 
 /** A plain scalar's value under the YAML 1.2 core schema (kyaml's), or undefined when it is a string. */
 function coreValue(text: string, only?: 'null' | 'bool' | 'int' | 'float'): unknown {
+  // Most scalars are words: only these first characters can start a null, a boolean or a number.
+  if (!only && text.length > 0 && !/[~nNtTfF0-9+\-.]/.test(text[0] as string)) return undefined;
   if ((!only || only === 'null') && CORE_NULL.test(text)) return null;
   if ((!only || only === 'bool') && CORE_BOOL.test(text)) return text[0] === 't' || text[0] === 'T';
   if (!only || only === 'int' || only === 'float') {
@@ -122,6 +132,10 @@ export function isNullScalar(node: unknown): boolean {
   return isScalar(node) && !node.tag && node.type === 'PLAIN' && typeof node.value === 'string' && CORE_NULL.test(node.value);
 }
 
+/** Plain values of collections already built are kept on their node (shared: never mutate a plain value). */
+const PLAIN = Symbol('plain value');
+type MemoNode = Node & { [PLAIN]?: unknown };
+
 /** What reading found out about a stream, shared by every document of it. */
 export class StreamIndex {
   /** Each alias's target node. */
@@ -133,8 +147,6 @@ export class StreamIndex {
   readonly aliased = new Set<Node>();
   /** Where each aliased node's aliases stand: the collection holding the alias and its pair or index. */
   readonly aliasSites = new Map<Node, { parent: YAMLMap | YAMLSeq; slot: Pair<Node, Node> | number }[]>();
-  /** Plain values already built (aliases share them: never mutate a plain value). */
-  private readonly plain = new Map<Node, unknown>();
   private converted = 0;
   aliasCount = 0;
   expansion = 0;
@@ -157,9 +169,8 @@ export class StreamIndex {
   plainValue(node: Node | null | undefined): unknown {
     if (node === null || node === undefined) return null;
     if (isScalar(node) && !node.anchor) return scalarValue(node);
-    if (!node.anchor && !isAlias(node)) return this.convert(node);
-    const known = this.plain.get(node);
-    if (known !== undefined || this.plain.has(node)) return known;
+    const memo = node as MemoNode;
+    if (PLAIN in memo) return memo[PLAIN];
     if (isAlias(node)) {
       const target = this.aliasTargets.get(node);
       if (!target) return null;
@@ -167,8 +178,9 @@ export class StreamIndex {
       while (this.converted <= order) this.plainValue(this.anchored[this.converted++]);
       return this.plainValue(target);
     }
+    // Collections are read several times (selection, conflicts, editing): convert each once.
     const value = this.convert(node);
-    if (node.anchor) this.plain.set(node, value);
+    memo[PLAIN] = value;
     return value;
   }
 
@@ -183,7 +195,7 @@ export class StreamIndex {
     for (const pair of pairs) {
       let value: unknown;
       let converted = false;
-      Object.defineProperty(data, plainKey(this.plainValue(pair.key)), {
+      Object.defineProperty(data, keyString(pair.key, this), {
         enumerable: true,
         configurable: true,
         get: () => {
@@ -201,26 +213,25 @@ export class StreamIndex {
   private convert(node: Node): unknown {
     if (isScalar(node)) return scalarValue(node);
     if (isSeq(node)) return (node as YAMLSeq<Node>).items.map((item) => this.plainValue(item));
-    if (isMap(node)) {
-      const map = node as YAMLMap<Node, Node>;
-      const result: Record<string, unknown> = {};
-      const merged: Record<string, unknown>[] = [];
-      for (const pair of map.items) {
-        if (isMergeKey(pair.key)) {
-          const source = this.plainValue(pair.value);
-          // `<<: *a` or `<<: [*a, *b]`; an earlier source wins over a later one, an explicit key over all.
-          for (const entry of Array.isArray(source) ? source : [source]) if (isRecord(entry)) merged.push(entry);
-          continue;
-        }
-        setOwn(result, plainKey(this.plainValue(pair.key)), this.plainValue(pair.value));
+    if (!isMap(node)) return null;
+    const result: Record<string, unknown> = {};
+    let merged: Record<string, unknown>[] | undefined;
+    for (const pair of (node as YAMLMap<Node, Node>).items) {
+      if (isMergeKey(pair.key)) {
+        const source = this.plainValue(pair.value);
+        // `<<: *a` or `<<: [*a, *b]`; an earlier source wins over a later one, an explicit key over all.
+        merged ??= [];
+        for (const entry of Array.isArray(source) ? source : [source]) if (isRecord(entry)) merged.push(entry);
+        continue;
       }
-      if (merged.length === 0) return result;
-      const withMerged: Record<string, unknown> = {};
-      for (const source of [...merged].reverse()) for (const key of Object.keys(source)) setOwn(withMerged, key, source[key]);
-      for (const key of Object.keys(result)) setOwn(withMerged, key, result[key]);
-      return withMerged;
+      setOwn(result, keyString(pair.key, this), this.plainValue(pair.value));
     }
-    return null;
+    if (!merged) return result;
+    const withMerged: Record<string, unknown> = {};
+    for (const source of [...merged].reverse()) for (const key of Object.keys(source)) setOwn(withMerged, key, source[key]);
+    for (const key of Object.keys(result)) setOwn(withMerged, key, result[key]);
+    return withMerged;
+
   }
 }
 
