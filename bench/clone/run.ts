@@ -78,7 +78,7 @@ const STRATEGIES: readonly Strategy[] = [
     id: 'dissociate',
     label: 'warm mirror + --dissociate',
     network: true,
-    job: (c) => [['git', 'clone', '-q', '--reference-if-able', c.mirror, '--dissociate', c.url, c.dir]],
+    job: (c) => [['git', '-c', 'core.commitGraph=false', 'clone', '-q', '--reference-if-able', c.mirror, '--dissociate', c.url, c.dir]],
   },
   { id: 'helper', label: 'git-clone-cached helper', network: true, job: (c) => [[join(c.cacheDir, CLONE_HELPER_RELATIVE_PATH), c.url, c.dir]] },
   // The floor: what a clone costs with every object already local and no network at all — the working tree

@@ -1,11 +1,20 @@
 /**
- * The agent's command line: `git-cache sync|serve|wait [flags]`. Pure parsing: argv and env in, options or a
+ * The agent's command line: `git-cache sync|serve|wait|maintain [flags]`. Pure parsing: argv and env in, options or a
  * one-line usage error out. Flag names shared with the KRM function come from src/shared/agent-cli.ts.
  */
 import { AGENT_BINARY, AGENT_COMMANDS, FLAG, parseDurationMs, parseRepoArg, type AgentCommand } from '../shared/agent-cli.js';
 import { parseQuantityBytes } from '../shared/quantity.js';
-import { CREDENTIALS_ROOT, DEFAULT_METRICS_PORT, DEFAULT_REFRESH_INTERVAL, DEFAULT_WAIT_TIMEOUT, ENV_CACHE_DIR, ENV_REPO_URL, VERSION } from '../shared/names.js';
-import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey } from '../shared/repo-url.js';
+import {
+  CREDENTIALS_ROOT,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_ORPHAN_GRACE,
+  DEFAULT_REFRESH_INTERVAL,
+  DEFAULT_WAIT_TIMEOUT,
+  ENV_CACHE_DIR,
+  ENV_REPO_URL,
+  VERSION,
+} from '../shared/names.js';
+import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey, tierBaseProblem } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Flags only the agent reads (the function never renders them). */
@@ -15,8 +24,18 @@ export const AGENT_FLAG = {
   insecureIgnoreHostKey: '--insecure-ignore-host-key',
   logLevel: '--log-level',
   parallel: '--parallel',
+  upstreamCacheWait: '--upstream-cache-wait',
+  orphanGrace: '--orphan-grace',
+  maintenanceBudget: '--maintenance-budget',
+  noMaintenance: '--no-maintenance',
+  noCommitGraph: '--no-commit-graph',
 } as const;
 
+/** How long a first clone waits for a reachable tier that does not have the repo yet (it may be cloning it). */
+const DEFAULT_UPSTREAM_CACHE_WAIT = '5m';
+
+/** How long one maintenance run of one mirror may take before it is stopped (safe at any moment). */
+export const DEFAULT_MAINTENANCE_BUDGET = '10m';
 
 export interface Repo {
   readonly name: string;
@@ -40,6 +59,17 @@ export interface AgentOptions {
   readonly parallel: number;
   /** serve: `--volume-size` in bytes; undefined = the filesystem's size */
   readonly volumeSizeBytes: number | undefined;
+  /** sync, serve: the tier's base URL (`<base>/<key>.git`), tried before the git host */
+  readonly upstreamCache: string | undefined;
+  /** How long a first clone waits for a reachable tier to have the repo before going to the git host. */
+  readonly upstreamCacheWaitMs: number;
+  /** serve: delete mirrors nobody has claimed for this long; undefined = never */
+  readonly orphanGraceMs: number | undefined;
+  /** sync, serve: maintain due mirrors after refreshes (`--no-maintenance` turns it off) */
+  readonly maintenance: boolean;
+  readonly maintenanceBudgetMs: number;
+  /** sync, serve, maintain: keep a commit-graph in each mirror (`--no-commit-graph`: none, an existing one removed) */
+  readonly commitGraph: boolean;
 }
 
 export type ParseResult =
@@ -55,8 +85,19 @@ const COMMON_HELP = `  ${FLAG.repo} [NAME=]URL        repository to mirror; repe
                               DIR/<name>/https/{username,password} (default ${CREDENTIALS_ROOT})
   ${AGENT_FLAG.insecureIgnoreHostKey}  do not check ssh host keys (logs a warning at every start)
   ${AGENT_FLAG.parallel} N             repos synced at once (default 2)
+  ${FLAG.upstreamCache} URL     take objects from another git-cache first (URL/<key>.git, e.g. a keeper's
+                              git daemon git://git-cache-keeper.ci.svc), without credentials; on failure fall
+                              back to the git host. origin stays the repo URL, refs are the tier's
+  ${AGENT_FLAG.upstreamCacheWait} DURATION  a first clone waits this long for a reachable tier that does not
+                              have the repo yet (default ${DEFAULT_UPSTREAM_CACHE_WAIT})
   ${AGENT_FLAG.logLevel} LEVEL         debug, info, warn or error (default info); logs are JSON lines on stderr
   -h, --help                  show this help`;
+
+const COMMIT_GRAPH_HELP = `  ${AGENT_FLAG.noCommitGraph}       keep no commit-graph in the mirrors (removes one): for borrowers whose git
+                              (before 2.55) fails 'git clone --reference --dissociate' with one`;
+const MAINTENANCE_HELP = `  ${AGENT_FLAG.maintenanceBudget} DURATION  stop a mirror's maintenance run after this long (default ${DEFAULT_MAINTENANCE_BUDGET})
+  ${AGENT_FLAG.noMaintenance}        never maintain mirrors after refreshes
+${COMMIT_GRAPH_HELP}`;
 
 const HELP: Record<AgentCommand | 'top', string> = {
   top: `${AGENT_BINARY} ${VERSION}: keeps full bare git mirrors fresh in a shared cache directory.
@@ -67,6 +108,7 @@ Usage:
                                                              sync, then refresh forever; /readyz /healthz /metrics
   ${AGENT_BINARY} wait  --repo URL ... --cache-dir DIR [--timeout ${DEFAULT_WAIT_TIMEOUT}]
                                                              block until every mirror is present (read-only use)
+  ${AGENT_BINARY} maintain --cache-dir DIR [--repo URL ...]     compact mirrors now (every mirror in DIR without --repo)
 
 Run '${AGENT_BINARY} COMMAND --help' for the flags of a command. Apps clone with
   git clone --reference-if-able "$GIT_CACHE_REF" URL   or   DIR/bin/git-clone-cached URL DIR
@@ -75,10 +117,12 @@ Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error.`,
 
 Clones each missing mirror (git clone --mirror into DIR/.staging, then an atomic rename to DIR/<key>.git) and
 fetches the others (git fetch --prune), under a per-repo lock shared by every agent using DIR. Exits 0 when
-every mirror is present and current, 1 with a one-line reason otherwise.
+every mirror is present and current, 1 with a one-line reason otherwise. Then maintains each mirror that is due
+(more than 50 packs or no commit-graph), unless another agent holds its lock; see '${AGENT_BINARY} maintain --help'.
 
 Flags:
-${COMMON_HELP}`,
+${COMMON_HELP}
+${MAINTENANCE_HELP}`,
   serve: `Usage: ${AGENT_BINARY} serve --repo [NAME=]URL [--repo ...] --cache-dir DIR [flags]
 
 Syncs, then refreshes every interval (with jitter; exponential backoff after failures, keeping the last good
@@ -94,7 +138,11 @@ ${COMMON_HELP}
                               exporting DIR only): git clone git://HOST:PORT/<key>.git
   ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
   ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
-                              git_cache_volume_size_bytes (default: the size of DIR's filesystem)`,
+                              git_cache_volume_size_bytes (default: the size of DIR's filesystem)
+  ${AGENT_FLAG.orphanGrace} DURATION|never  delete mirrors in DIR of repos no agent serves any more once
+                              unclaimed this long (default ${DEFAULT_ORPHAN_GRACE}; clones that borrowed
+                              their objects break when they go)
+${MAINTENANCE_HELP}`,
   wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
 
 For read-only consumers of a shared cache (e.g. a PVC another pod fills): blocks until every mirror is present
@@ -103,6 +151,18 @@ and valid, without contacting any upstream or writing anything. Exits 0 then, 1 
 Flags:
 ${COMMON_HELP}
   ${FLAG.timeout} DURATION       give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`,
+  maintain: `Usage: ${AGENT_BINARY} maintain --cache-dir DIR [--repo [NAME=]URL ...] [--maintenance-budget DURATION]
+
+Compacts mirrors without deleting any object a clone made with --reference may borrow: rolls small packs up into
+one (every object, reachable or not, is proven to be in a pack that stays before a pack is deleted), writes a
+multi-pack-index with a reachability bitmap and a commit-graph. At low CPU and I/O priority, under each repo's
+lock (waits for it within the budget). Without --repo (or ${ENV_REPO_URL}): every mirror in DIR. Never contacts
+upstream. Exits 0 when every mirror was maintained, 1 with a one-line reason otherwise.
+
+Flags:
+${COMMON_HELP}
+  ${AGENT_FLAG.maintenanceBudget} DURATION  stop a mirror's run after this long (default ${DEFAULT_MAINTENANCE_BUDGET})
+${COMMIT_GRAPH_HELP}`,
 };
 
 export function helpText(command?: AgentCommand): string {
@@ -122,10 +182,29 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.gitDaemonAddress,
   AGENT_FLAG.logLevel,
   AGENT_FLAG.parallel,
+  FLAG.upstreamCache,
+  AGENT_FLAG.upstreamCacheWait,
+  AGENT_FLAG.orphanGrace,
+  AGENT_FLAG.maintenanceBudget,
 ]);
-const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey]);
-const SERVE_ONLY = new Set<string>([FLAG.interval, FLAG.metricsPort, FLAG.volumeSize, AGENT_FLAG.metricsAddress, FLAG.gitDaemonPort, AGENT_FLAG.gitDaemonAddress]);
+const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey, AGENT_FLAG.noMaintenance, AGENT_FLAG.noCommitGraph]);
+const SERVE_ONLY = new Set<string>([
+  FLAG.interval,
+  FLAG.metricsPort,
+  FLAG.volumeSize,
+  AGENT_FLAG.metricsAddress,
+  FLAG.gitDaemonPort,
+  AGENT_FLAG.gitDaemonAddress,
+  AGENT_FLAG.orphanGrace,
+]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
+const WRITERS_ONLY = new Set<string>([FLAG.upstreamCache, AGENT_FLAG.upstreamCacheWait]);
+/** Flags that only some commands take (beyond the sets above). */
+const ONLY_FOR = new Map<string, readonly AgentCommand[]>([
+  [AGENT_FLAG.maintenanceBudget, ['sync', 'serve', 'maintain']],
+  [AGENT_FLAG.noMaintenance, ['sync', 'serve']],
+  [AGENT_FLAG.noCommitGraph, ['sync', 'serve', 'maintain']],
+]);
 
 class UsageError extends Error {}
 
@@ -197,6 +276,8 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
     if (arg === '-h' || arg === '--help') return { kind: 'help', text: helpText(command) };
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const commands = ONLY_FOR.get(flag);
+    if (commands && !commands.includes(command)) throw new UsageError(`${flag} applies to ${commands.join(', ')} only`);
     if (BOOLEAN_FLAGS.has(flag)) {
       if (eq > 0) throw new UsageError(`${flag} takes no value`);
       booleans.add(flag);
@@ -207,6 +288,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
     }
     if (SERVE_ONLY.has(flag) && command !== 'serve') throw new UsageError(`${flag} applies to serve only`);
     if (WAIT_ONLY.has(flag) && command !== 'wait') throw new UsageError(`${flag} applies to wait only`);
+    if (WRITERS_ONLY.has(flag) && (command === 'wait' || command === 'maintain')) throw new UsageError(`${flag} applies to sync and serve only (${command} never fetches)`);
     let value: string | undefined;
     if (eq > 0) value = arg.slice(eq + 1);
     else {
@@ -223,7 +305,8 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   };
 
   const repoEntries = values.get(FLAG.repo) ?? splitRepoEnv(env[ENV_REPO_URL] ?? '');
-  if (repoEntries.length === 0) throw new UsageError(`no repository: give ${FLAG.repo} URL or set ${ENV_REPO_URL}`);
+  // maintain without repos maintains every mirror in the cache dir.
+  if (repoEntries.length === 0 && command !== 'maintain') throw new UsageError(`no repository: give ${FLAG.repo} URL or set ${ENV_REPO_URL}`);
   const repos = resolveRepos(repoEntries);
 
   const cacheDir = single(FLAG.cacheDir) ?? env[ENV_CACHE_DIR];
@@ -238,6 +321,10 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   const parallelText = single(AGENT_FLAG.parallel) ?? '2';
   if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
   const daemonPortText = single(FLAG.gitDaemonPort);
+  const upstreamCache = single(FLAG.upstreamCache);
+  const tierProblem = upstreamCache === undefined ? undefined : tierBaseProblem(upstreamCache);
+  if (tierProblem) throw new UsageError(`${FLAG.upstreamCache}: ${tierProblem}`);
+  const orphanGrace = single(AGENT_FLAG.orphanGrace) ?? DEFAULT_ORPHAN_GRACE;
 
   return {
     kind: 'run',
@@ -256,6 +343,12 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       logLevel: logLevel as LogLevel,
       parallel: Number(parallelText),
       volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
+      upstreamCache: upstreamCache?.replace(/\/+$/, ''),
+      upstreamCacheWaitMs: parseDuration(AGENT_FLAG.upstreamCacheWait, single(AGENT_FLAG.upstreamCacheWait) ?? DEFAULT_UPSTREAM_CACHE_WAIT),
+      orphanGraceMs: orphanGrace === 'never' ? undefined : parseDuration(AGENT_FLAG.orphanGrace, orphanGrace),
+      maintenance: !booleans.has(AGENT_FLAG.noMaintenance),
+      maintenanceBudgetMs: parseDuration(AGENT_FLAG.maintenanceBudget, single(AGENT_FLAG.maintenanceBudget) ?? DEFAULT_MAINTENANCE_BUDGET),
+      commitGraph: !booleans.has(AGENT_FLAG.noCommitGraph),
     },
   };
 }

@@ -9,6 +9,8 @@ import { parseArgs, type AgentOptions } from './cli.js';
 import { cloneHelperPath, installCloneHelper } from './clone-helper/install.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
+import { createMaintenanceHook, logMaintenance, mirrorsInCacheDir } from './maintenance/hook.js';
+import { maintainMirror } from './maintenance/maintain.js';
 import { removeOrphanStaging, type MirrorContext } from './mirror/mirror.js';
 import { prepareRuntime } from './git/runtime.js';
 import { serve } from './serving/serve.js';
@@ -34,7 +36,7 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
     return EXIT_OK;
   }
 
-  await mkdir(options.cacheDir, { recursive: true });
+  if (options.command !== 'maintain') await mkdir(options.cacheDir, { recursive: true });
   const runtime = await prepareRuntime(logger);
   try {
     const ctx: MirrorContext = {
@@ -44,12 +46,18 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       credentials: { credentialsDir: options.credentialsDir, insecureIgnoreHostKey: options.insecureIgnoreHostKey },
       signal: stop.signal,
       recovered: new Set(),
+      ...(options.upstreamCache !== undefined ? { tier: { base: options.upstreamCache, waitMs: options.upstreamCacheWaitMs } } : {}),
     };
+    if (options.command === 'maintain') return await maintain(options, ctx, stop);
+    const maintenance = createMaintenanceHook({ enabled: options.maintenance, budgetMs: options.maintenanceBudgetMs, commitGraph: options.commitGraph });
     if (await installCloneHelper(options.cacheDir)) logger.info('clone_helper_installed', { path: cloneHelperPath(options.cacheDir) });
     await removeOrphanStaging(ctx, new Set(options.repos.map((r) => r.key)));
 
     if (options.command === 'sync') {
       const outcomes = await syncAll(ctx, options);
+      for (const outcome of outcomes) {
+        if (outcome.ok && outcome.result.action !== 'coalesced' && !stop.signal.aborted) await maintenance.afterRefresh(ctx, outcome.repo);
+      }
       const failed = outcomes.filter((o) => !o.ok);
       if (stop.signal.aborted) return EXIT_OK;
       if (failed.length > 0) {
@@ -66,12 +74,34 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       options.repos.map((r) => r.name),
       { refreshIntervalSeconds: options.intervalMs / 1000, volumeSizeBytes: options.volumeSizeBytes, volumeStats: () => statVolume(options.cacheDir) },
     );
-    await serve({ options, ctx, logger, metrics, stop });
+    await serve({ options, ctx, logger, metrics, stop, maintenance });
     logger.info('stopped', { reason: 'signal' });
     return EXIT_OK;
   } finally {
     await runtime.cleanup();
   }
+}
+
+/** `git-cache maintain`: every named mirror (or every mirror in the cache dir), one after the other. */
+async function maintain(options: AgentOptions, ctx: MirrorContext, stop: AbortController): Promise<number> {
+  const repos = options.repos.length > 0 ? options.repos : await mirrorsInCacheDir(options.cacheDir);
+  if (repos.length === 0) {
+    ctx.logger.warn('no_mirrors', { message: `no mirrors in ${options.cacheDir}` });
+    return EXIT_OK;
+  }
+  const failed: string[] = [];
+  for (const repo of repos) {
+    if (stop.signal.aborted) return EXIT_OK;
+    const report = await maintainMirror(ctx, repo, { budgetMs: options.maintenanceBudgetMs, waitForLock: true, trigger: 'requested', commitGraph: options.commitGraph });
+    logMaintenance(ctx.logger, repo, 'requested', report);
+    if (report.result !== 'success' && report.result !== 'stopped') failed.push(`${repo.name}: ${report.reason ?? report.result}`);
+  }
+  if (stop.signal.aborted) return EXIT_OK;
+  if (failed.length > 0) {
+    ctx.logger.error('maintenance_failed_summary', { message: failed.join('; ') });
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

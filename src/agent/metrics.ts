@@ -2,9 +2,11 @@
  * Prometheus metrics. The contract's four (`git_cache_bytes`, `git_cache_last_fetch_seconds`,
  * `git_cache_last_success_timestamp_seconds`, `git_cache_fetch_total{result}`) plus a duration histogram, a
  * ref count, readiness, the agent-wide gauges the alert rules in monitoring/ compare with (refresh interval,
- * volume size and free space) and the default process metrics. The `repo` label is the repo's name only.
+ * volume size and free space), maintenance (packs per mirror, last run's duration, runs by result) and the
+ * default process metrics. The `repo` label is the repo's name only.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { MAINTENANCE_RESULTS, type MaintenanceReport } from './maintenance/maintain.js';
 
 export const FETCH_RESULTS = ['success', 'error'] as const;
 export type FetchResult = (typeof FETCH_RESULTS)[number];
@@ -18,6 +20,12 @@ export interface AgentMetrics {
   readonly fetchDuration: Histogram<'repo' | 'result'>;
   readonly refs: Gauge<'repo'>;
   readonly coalesced: Counter<'repo'>;
+  readonly upstreamCacheFallback: Counter<'repo'>;
+  readonly orphanBytes: Gauge;
+  readonly orphansDeleted: Counter;
+  readonly packs: Gauge<'repo'>;
+  readonly lastMaintenanceSeconds: Gauge<'repo'>;
+  readonly maintenanceTotal: Counter<'repo' | 'result'>;
   readonly ready: Gauge;
   readonly refreshIntervalSeconds: Gauge;
   readonly volumeSizeBytes: Gauge;
@@ -72,6 +80,31 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
       labelNames: ['repo'],
       registers,
     }),
+    upstreamCacheFallback: new Counter({
+      name: 'git_cache_upstream_cache_fallback_total',
+      help: 'Successful syncs that went to the git host because the upstream cache tier (--upstream-cache) was down or lacked the repo.',
+      labelNames: ['repo'],
+      registers,
+    }),
+    orphanBytes: new Gauge({
+      name: 'git_cache_orphan_bytes',
+      help: 'Bytes on disk of mirrors in the cache dir that no agent serves any more, not yet past their grace period (--orphan-grace).',
+      registers,
+    }),
+    orphansDeleted: new Counter({ name: 'git_cache_orphans_deleted_total', help: 'Mirrors deleted because no agent served them for the grace period.', registers }),
+    packs: new Gauge({ name: 'git_cache_packs', help: 'Pack files in the mirror (each with its .idx).', labelNames: ['repo'], registers }),
+    lastMaintenanceSeconds: new Gauge({
+      name: 'git_cache_last_maintenance_seconds',
+      help: 'Duration of the last maintenance run (roll-up of packs, multi-pack-index, bitmap, commit-graph) in seconds.',
+      labelNames: ['repo'],
+      registers,
+    }),
+    maintenanceTotal: new Counter({
+      name: 'git_cache_maintenance_total',
+      help: 'Maintenance runs by result: success, error, timeout (stopped at the budget), skipped (another agent held the lock).',
+      labelNames: ['repo', 'result'],
+      registers,
+    }),
     ready: new Gauge({ name: 'git_cache_ready', help: '1 when every mirror is present (the /readyz answer), else 0.', registers }),
     refreshIntervalSeconds: new Gauge({ name: 'git_cache_refresh_interval_seconds', help: 'The configured refresh interval (serve --interval) in seconds.', registers }),
     volumeSizeBytes: new Gauge({
@@ -99,8 +132,11 @@ export function createMetrics(repoNames: readonly string[], sources: AgentGaugeS
   for (const repo of repoNames) {
     for (const result of FETCH_RESULTS) metrics.fetchTotal.inc({ repo, result }, 0);
     metrics.coalesced.inc({ repo }, 0);
+    metrics.upstreamCacheFallback.inc({ repo }, 0);
+    for (const result of MAINTENANCE_RESULTS) metrics.maintenanceTotal.inc({ repo, result }, 0);
   }
   metrics.ready.set(0);
+  metrics.orphanBytes.set(0);
   return metrics;
 }
 
@@ -109,6 +145,14 @@ export function recordFetch(metrics: AgentMetrics, repo: string, result: FetchRe
   metrics.fetchDuration.observe({ repo, result }, seconds);
   metrics.lastFetchSeconds.set({ repo }, seconds);
   if (result === 'success') metrics.lastSuccessTimestamp.set({ repo }, Date.now() / 1000);
+}
+
+export function recordMaintenance(metrics: AgentMetrics, repo: string, report: MaintenanceReport): void {
+  if (report.result === 'stopped') return;
+  metrics.maintenanceTotal.inc({ repo, result: report.result });
+  if (report.result === 'skipped') return;
+  metrics.lastMaintenanceSeconds.set({ repo }, report.seconds);
+  if (report.packsAfter !== undefined) metrics.packs.set({ repo }, report.packsAfter);
 }
 
 /** A failed statfs (the volume gone mid-scrape) keeps the last value rather than failing the whole scrape. */

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { KrmResult } from '../krm/results.js';
 import { CONFIG_API_VERSION, CONFIG_KIND, DEFAULT_AGENT_IMAGE, DEFAULT_SELECTOR } from '../shared/names.js';
 import { defaultRepoName, repoKey } from '../shared/repo-url.js';
-import { gitCacheSchema, type GitCacheSpec, type LabelSelector } from './schema.js';
+import { gitCacheSchema, nodeSchema, type GitCacheSpec, type LabelSelector, type NodeSpec } from './schema.js';
 
 const DEFAULT_CONFIG_NAME = 'git-cache';
 
@@ -29,6 +29,8 @@ export interface ResolvedConfig {
   readonly name: string;
   /** The config's metadata.namespace: generated resources go there (else they stay namespace-less). */
   readonly namespace: string | undefined;
+  /** Node mode (volume.type node): its settings with defaults; undefined in the other modes. */
+  readonly node: NodeSpec | undefined;
 }
 
 export type ConfigOutcome = { ok: true; config: ResolvedConfig } | { ok: false; results: KrmResult[] };
@@ -45,6 +47,7 @@ export const CONFIG_MAP_KEYS = {
   volumeType: 'spec.volume.type',
   volumeSize: 'spec.volume.size',
   claimName: 'spec.volume.claimName',
+  volumePath: 'spec.volume.path',
   refreshInterval: 'spec.refreshInterval',
   metricsPort: 'spec.metricsPort',
 } as const;
@@ -78,7 +81,7 @@ function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unkno
     image: text('image'),
     mode: text('mode'),
     mountPath: text('mountPath'),
-    volume: { type: text('volumeType'), size: text('volumeSize'), claimName: text('claimName') },
+    volume: { type: text('volumeType'), size: text('volumeSize'), claimName: text('claimName'), path: text('volumePath') },
     refreshInterval: text('refreshInterval'),
     metricsPort: port === undefined ? undefined : /^\d+$/.test(port) ? Number(port) : port,
   };
@@ -131,6 +134,15 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
 
   const spec = parsed.data.spec;
   const metadata = isRecord(functionConfig.metadata) ? functionConfig.metadata : {};
+  const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined;
+  if (spec.volume.type === 'node' && namespace === undefined) {
+    // The node Service's DNS name (network readers, GIT_CACHE_ENDPOINT, the keeper tier) needs it, and so do the
+    // credential Secrets the DaemonSet mounts.
+    return configError(
+      `invalid ${source}: metadata.namespace: node mode generates a DaemonSet and a Service that pods reach by name: set the namespace they go to (a namespace that allows hostPath, Pod Security "privileged")`,
+      'metadata.namespace',
+    );
+  }
   const repos = spec.repos.map((repo) => ({
     name: repo.name ?? defaultRepoName(repo.url),
     url: repo.url,
@@ -147,7 +159,8 @@ export function loadConfig(functionConfig: unknown): ConfigOutcome {
       image: spec.image || DEFAULT_AGENT_IMAGE,
       source,
       name: typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : DEFAULT_CONFIG_NAME,
-      namespace: typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined,
+      namespace,
+      node: spec.volume.type === 'node' ? (spec.node ?? nodeSchema.parse({})) : undefined,
     },
   };
 }

@@ -3,6 +3,7 @@
  * and env vars every other container gets. Pure: config and repos in, Kubernetes objects out.
  */
 import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
+import type { GitCacheSpec } from '../config/schema.js';
 import { AGENT_BINARY, agentArgs, type AgentCommand } from '../shared/agent-cli.js';
 import { mirrorPath } from '../shared/repo-url.js';
 import {
@@ -10,6 +11,8 @@ import {
   AGENT_UID,
   CACHE_CONTAINER_NAME,
   CREDENTIALS_ROOT,
+  DEFAULT_NODE_PATH,
+  DEFAULT_WAIT_TIMEOUT,
   ENV_CACHE_DIR,
   ENV_REF,
   HTTPS_PASSWORD_FILE,
@@ -66,6 +69,7 @@ interface Probe {
 export interface Volume {
   name: string;
   emptyDir?: { sizeLimit?: string };
+  hostPath?: { path: string; type: 'Directory' | 'DirectoryOrCreate' };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
   secret?: { secretName: string; defaultMode: number; items: { key: string; path: string }[] };
 }
@@ -76,8 +80,8 @@ export interface Additions {
   /** Appended to containers (legacy-sidecar only). */
   containers: CacheContainer[];
   volumes: Volume[];
-  /** The read-only mount every other container gets. */
-  appMount: VolumeMount;
+  /** The read-only mount every other container gets (none for network readers of node mode). */
+  appMount: VolumeMount | undefined;
   /** The env vars every other container gets (a container's own definition of a name wins). */
   appEnv: EnvVar[];
 }
@@ -98,11 +102,34 @@ export function httpsVolumeName(repo: ResolvedRepo): string {
   return `${VOLUME_NAME}-https-${repo.name}`;
 }
 
-function cacheVolume(config: ResolvedConfig): Volume {
+/**
+ * How a selected pod gets its mirrors:
+ * - sidecar, init, legacy-sidecar: its own writing agent (on an emptyDir, or a shared claim without a keeper);
+ * - keeper: it waits for the keeper's mirrors on the shared claim, read-only;
+ * - node: it waits for its node agent's mirrors on the hostPath, read-only;
+ * - node-network: in a namespace without hostPath, it reads the node agent's mirrors over the network.
+ */
+export type InjectionMode = GitCacheSpec['mode'] | 'keeper' | 'node' | 'node-network';
+
+export function injectionMode(config: ResolvedConfig, namespace: string | undefined): InjectionMode {
+  if (config.node) return namespace !== undefined && config.node.networkNamespaces.includes(namespace) ? 'node-network' : 'node';
+  if (config.spec.keeper?.enabled) return 'keeper';
+  return config.spec.mode;
+}
+
+/** The volume of a writing agent: its pod's emptyDir, the shared claim, or the keeper's claim of node mode. */
+function writerCacheVolume(config: ResolvedConfig): Volume {
   const { volume } = config.spec;
-  if (volume.type === 'pvc') return { name: VOLUME_NAME, persistentVolumeClaim: { claimName: volume.claimName } };
+  if (volume.type === 'pvc' || (volume.type === 'node' && config.spec.keeper?.enabled)) return { name: VOLUME_NAME, persistentVolumeClaim: { claimName: volume.claimName } };
   return { name: VOLUME_NAME, emptyDir: volume.size ? { sizeLimit: volume.size } : {} };
 }
+
+/** The node directory of node mode. */
+function nodePath(config: ResolvedConfig): string {
+  return config.spec.volume.path ?? DEFAULT_NODE_PATH;
+}
+
+const TMP_VOLUME: Volume = { name: TMP_VOLUME_NAME, emptyDir: {} };
 
 function secretVolume(name: string, secretName: string, keys: readonly string[]): Volume {
   return { name, secret: { secretName, defaultMode: SECRET_FILE_MODE, items: keys.map((key) => ({ key, path: key })) } };
@@ -146,6 +173,10 @@ interface AgentRole {
   /** wait (keeper mode): sees the shared cache read-only and holds no credentials. */
   readonly readOnly?: boolean;
   readonly gitDaemonPort?: number;
+  /** wait: how long to wait for complete mirrors. */
+  readonly waitTimeout?: string;
+  /** writers: the tier to fetch from before the git host (`--upstream-cache`). */
+  readonly upstreamCache?: string | undefined;
 }
 
 export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], role: AgentRole): CacheContainer {
@@ -163,7 +194,8 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
       ...(role.longRunning ? { interval: spec.refreshInterval, metricsPort: spec.metricsPort } : {}),
       ...(role.longRunning && spec.volume.size !== undefined ? { volumeSize: spec.volume.size } : {}),
       ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
-      ...(role.command === 'wait' ? { timeout: spec.keeper?.waitTimeout } : {}),
+      ...(role.command === 'wait' ? { timeout: role.waitTimeout } : {}),
+      ...(role.upstreamCache !== undefined ? { upstreamCache: role.upstreamCache } : {}),
       ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
     }),
     env: [{ name: 'HOME', value: TMP_MOUNT_PATH }],
@@ -186,38 +218,61 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
   return container;
 }
 
-export function cacheVolumes(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Volume[] {
-  return [cacheVolume(config), { name: TMP_VOLUME_NAME, emptyDir: {} }, ...credentialVolumes(repos)];
+/** The volumes of a writing agent (sidecar, keeper): its cache, scratch space and the credential Secrets. */
+export function writerVolumes(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Volume[] {
+  return [writerCacheVolume(config), TMP_VOLUME, ...credentialVolumes(repos)];
+}
+
+/** The node agent's volumes: the node directory (created by the kubelet when missing), scratch, credentials. */
+export function nodeAgentVolumes(config: ResolvedConfig): Volume[] {
+  return [{ name: VOLUME_NAME, hostPath: { path: nodePath(config), type: 'DirectoryOrCreate' } }, TMP_VOLUME, ...credentialVolumes(config.repos)];
+}
+
+/** What a reader of a shared cache waits with: `git-cache wait`, read-only, no credentials. */
+function waitContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], waitTimeout: string): CacheContainer {
+  return cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'wait', longRunning: false, readOnly: true, waitTimeout });
 }
 
 /** Everything injection adds for `repos` (the workload's subset of the config's repos, in its order). */
-export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Additions {
-  const { mode, mountPath } = config.spec;
+export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedRepo[], mode: InjectionMode): Additions {
+  const { mountPath, volume } = config.spec;
   const initContainers: CacheContainer[] = [];
   const containers: CacheContainer[] = [];
-  if (config.spec.keeper?.enabled) {
+  let volumes: Volume[];
+  const upstreamCache = config.spec.upstreamCache;
+  if (mode === 'node-network') {
+    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network.
+    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: [] };
+  } else if (mode === 'node') {
+    // Node mode: the node agent (DaemonSet) is the only writer; the pod waits for complete mirrors on its node
+    // and reads the node directory read-only. `Directory`: never create it (that would be root-owned and empty).
+    initContainers.push(waitContainer(config, repos, config.node?.waitTimeout ?? DEFAULT_WAIT_TIMEOUT));
+    volumes = [{ name: VOLUME_NAME, hostPath: { path: nodePath(config), type: 'Directory' } }, TMP_VOLUME];
+  } else if (mode === 'keeper') {
     // Keeper mode: the keeper Deployment is the only writer; pods only wait for complete mirrors, read-only.
-    initContainers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'wait', longRunning: false, readOnly: true }));
+    initContainers.push(waitContainer(config, repos, config.spec.keeper?.waitTimeout ?? DEFAULT_WAIT_TIMEOUT));
+    volumes = [{ name: VOLUME_NAME, persistentVolumeClaim: { claimName: volume.claimName, readOnly: true } }, TMP_VOLUME];
   } else if (mode === 'sidecar') {
     // A native sidecar (Kubernetes 1.29+): an init container with restartPolicy Always keeps running, and the
     // kubelet starts the next container only once its startupProbe passes, i.e. once every mirror is complete.
-    const sidecar = cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true });
+    const sidecar = cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true, upstreamCache });
     sidecar.restartPolicy = 'Always';
     sidecar.startupProbe = probe('/readyz', 2, STARTUP_PROBE_SECONDS / 2);
     initContainers.push(reorderForReadability(sidecar));
+    volumes = writerVolumes(config, repos);
   } else if (mode === 'init') {
-    initContainers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'sync', longRunning: false }));
+    initContainers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'sync', longRunning: false, upstreamCache }));
+    volumes = writerVolumes(config, repos);
   } else {
-    initContainers.push(cacheContainer(config, repos, { name: INIT_CONTAINER_NAME, command: 'sync', longRunning: false }));
-    containers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true }));
+    initContainers.push(cacheContainer(config, repos, { name: INIT_CONTAINER_NAME, command: 'sync', longRunning: false, upstreamCache }));
+    containers.push(cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'serve', longRunning: true, upstreamCache }));
+    volumes = writerVolumes(config, repos);
   }
   const firstRepo = repos[0];
   return {
     initContainers,
     containers,
-    volumes: config.spec.keeper?.enabled
-      ? [{ name: VOLUME_NAME, persistentVolumeClaim: { claimName: config.spec.volume.claimName, readOnly: true } }, { name: TMP_VOLUME_NAME, emptyDir: {} }]
-      : cacheVolumes(config, repos),
+    volumes,
     appMount: { name: VOLUME_NAME, mountPath, readOnly: true },
     appEnv: [
       { name: ENV_CACHE_DIR, value: mountPath },

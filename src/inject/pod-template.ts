@@ -151,11 +151,11 @@ export function applyInjection(podTemplate: MapHandle, plan: ApplyPlan): void {
     if (ownContainers.has(container.name)) continue;
     const env = plan.envToAdd.get(container.name) ?? [];
     if (env.length > 0) container.handle.seq('env', true)?.push(...env);
-    container.handle.seq('volumeMounts', true)?.push(additions.appMount);
+    if (additions.appMount) container.handle.seq('volumeMounts', true)?.push(additions.appMount);
   }
   if (additions.initContainers.length > 0) spec.seq('initContainers', true, 'containers')?.unshift(...additions.initContainers);
   if (additions.containers.length > 0) spec.seq('containers', true)?.push(...additions.containers);
-  spec.seq('volumes', true)?.push(...additions.volumes);
+  if (additions.volumes.length > 0) spec.seq('volumes', true)?.push(...additions.volumes);
   if (plan.fsGroup !== undefined) spec.map('securityContext', true)?.set('fsGroup', plan.fsGroup);
   podTemplate.map('metadata', true, 'spec')?.map('annotations', true)?.set(ANNOTATION_STATUS, plan.statusAnnotation);
 }

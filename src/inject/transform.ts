@@ -19,19 +19,23 @@ import {
   CONFIG_KIND,
   VERSION,
 } from '../shared/names.js';
-import { addedNames, buildAdditions, type Additions, type EnvVar } from './additions.js';
+import { addedNames, buildAdditions, injectionMode, type Additions, type EnvVar, type InjectionMode } from './additions.js';
 import { applyInjection, containerViews, foreignNames, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
 import { selectorMatches, type Labels } from './selector.js';
 import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
 import { workloadShape } from './workloads.js';
 
-/** Workloads whose pods must terminate: a regular (legacy) sidecar container keeps them running forever. */
-const RUN_TO_COMPLETION_KINDS = new Set(['Job', 'CronJob']);
+/** Workloads whose pods run to completion: each run is a new pod, with a new per-pod volume. */
+function runsToCompletion(kind: string, podTemplate: unknown): boolean {
+  if (kind === 'Job' || kind === 'CronJob') return true;
+  const restartPolicy = valueAt(podTemplate, ['spec', 'restartPolicy']);
+  return kind === 'Pod' && (restartPolicy === 'Never' || restartPolicy === 'OnFailure');
+}
 
 /** What to do with one item, decided before anything changes. */
 type ItemPlan =
-  | { action: 'inject'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string }
+  | { action: 'inject'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus | undefined; plan: ApplyPlan; summary: string; namespace: string | undefined }
   | { action: 'remove'; context: ItemContext; podTemplate: MapHandle; previous: InjectionStatus };
 
 interface ItemContext {
@@ -104,16 +108,16 @@ function reposFor(config: ResolvedConfig, annotation: string | undefined): Resol
 // What a repo set gets is the same for every workload: build it once per config and repo set.
 const additionsCache = new WeakMap<ResolvedConfig, Map<string, Additions>>();
 
-function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[]): Additions {
+function additionsFor(config: ResolvedConfig, repos: readonly ResolvedRepo[], mode: InjectionMode): Additions {
   let byRepos = additionsCache.get(config);
   if (!byRepos) {
     byRepos = new Map();
     additionsCache.set(config, byRepos);
   }
-  const key = repos.map((repo) => repo.name).join(',');
+  const key = `${mode}:${repos.map((repo) => repo.name).join(',')}`;
   let additions = byRepos.get(key);
   if (!additions) {
-    additions = buildAdditions(config, repos);
+    additions = buildAdditions(config, repos, mode);
     byRepos.set(key, additions);
   }
   return additions;
@@ -125,6 +129,7 @@ function planInjection(
   podTemplate: MapHandle,
   previous: InjectionStatus | undefined,
   repos: ResolvedRepo[],
+  mode: InjectionMode,
   results: KrmResult[],
 ): ItemPlan | undefined {
   const specPath = [...context.templatePath, 'spec'];
@@ -133,7 +138,8 @@ function planInjection(
     results.push(result(context, 'warning', 'selected but its pod template has no spec; left unchanged', specPath));
     return undefined;
   }
-  const additions = additionsFor(config, repos);
+  const additions = additionsFor(config, repos, mode);
+  const appMountPath = additions.appMount?.mountPath;
   const ours = addedNames(additions);
   const previousContainers = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
   const previousVolumes = new Set(previous?.volumes ?? []);
@@ -156,10 +162,10 @@ function planInjection(
   }
   const appContainers = containers.filter((container) => !ours.containers.includes(container.name) && !previousContainers.has(container.name));
   for (const container of appContainers) {
-    const clash = container.mounts.find((mount) => mount.mountPath === additions.appMount.mountPath && !previousVolumes.has(mount.name ?? ''));
+    const clash = appMountPath === undefined ? undefined : container.mounts.find((mount) => mount.mountPath === appMountPath && !previousVolumes.has(mount.name ?? ''));
     if (clash) {
       results.push(
-        result(context, 'error', `container "${container.name}" already mounts volume "${clash.name ?? '?'}" at ${additions.appMount.mountPath}; choose another spec.mountPath`, [
+        result(context, 'error', `container "${container.name}" already mounts volume "${clash.name ?? '?'}" at ${appMountPath}; choose another spec.mountPath`, [
           ...specPath,
           container.list,
         ]),
@@ -185,7 +191,7 @@ function planInjection(
 
   const status: InjectionStatus = {
     version: VERSION,
-    mode: config.spec.keeper?.enabled ? 'keeper' : config.spec.mode,
+    mode,
     repos: repos.map((repo) => repo.name),
     initContainers: additions.initContainers.map((container) => container.name),
     containers: additions.containers.map((container) => container.name),
@@ -194,13 +200,20 @@ function planInjection(
     userEnv,
     ...(fsGroup !== undefined ? { fsGroup } : {}),
   };
+  const added = [
+    ...status.initContainers.map((name) => `init container ${name}`),
+    ...status.containers.map((name) => `container ${name}`),
+    ...(status.volumes.length > 0 ? [`volumes ${status.volumes.join(', ')}`] : []),
+  ];
+  const network = 'no volume: mirrors are read over the network from the node Service';
+  const forApps = additions.appMount ? 'read-only mount and env' : additions.appEnv.length > 0 ? `env (${network})` : `nothing (${network})`;
   const summary =
     `injected git-cache (${status.mode}; repos ${status.repos.join(', ')}): ` +
-    `added ${[...status.initContainers.map((name) => `init container ${name}`), ...status.containers.map((name) => `container ${name}`)].join(', ')}, ` +
-    `volumes ${status.volumes.join(', ')}; read-only mount and env in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
+    `${added.length > 0 ? `added ${added.join(', ')}; ` : ''}${forApps} in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
   return {
     action: 'inject',
     context,
+    namespace: context.ref.namespace ?? config.namespace,
     podTemplate,
     previous,
     plan: { additions, statusAnnotation: formatStatus(status), envToAdd, fsGroup },
@@ -268,15 +281,41 @@ function planItem(item: Item, config: ResolvedConfig, results: KrmResult[]): Ite
     results.push(result(context, 'error', repos, [...where, 'annotations', ANNOTATION_REPOS]));
     return undefined;
   }
-  const plan = planInjection(context, config, template, status.status, repos, results);
-  if (plan?.action === 'inject') results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
-  if (plan?.action === 'inject' && config.spec.mode === 'legacy-sidecar' && !config.spec.keeper?.enabled && RUN_TO_COMPLETION_KINDS.has(kind)) {
+  // A workload without a namespace is taken to go where the config's generated resources go (kpt and kustomize
+  // set both, or neither and `kubectl apply -n` puts both in one namespace).
+  const mode = injectionMode(config, ref.namespace ?? config.namespace);
+  const plan = planInjection(context, config, template, status.status, repos, mode, results);
+  if (plan?.action !== 'inject') return plan;
+  results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
+  const oneShot = runsToCompletion(kind, templateData);
+  if (mode === 'legacy-sidecar' && oneShot) {
     results.push(
       result(
         context,
         'warning',
         `legacy-sidecar adds a regular git-cache container that keeps running, so this ${kind}'s pods never complete; use mode init, or sidecar on Kubernetes 1.29+`,
         [...shape.podTemplatePath, 'spec', 'containers'],
+      ),
+    );
+  }
+  if (mode === 'node-network' && config.spec.networkPolicy.enabled && !selectorMatches(config.selector, templateLabels)) {
+    results.push(
+      result(
+        context,
+        'warning',
+        `selected through the ${kind}'s own labels, which its pods do not carry: the generated NetworkPolicy admits pods by the selector, so these pods cannot reach the node Service; put the labels on the pod template`,
+        [...shape.podTemplatePath, 'metadata', 'labels'],
+      ),
+    );
+  }
+  if (oneShot && config.spec.volume.type === 'emptyDir' && !mode.startsWith('node') && mode !== 'keeper') {
+    results.push(
+      result(
+        context,
+        'warning',
+        `each run of this ${kind} starts with an empty per-pod cache (emptyDir), so every pod mirrors the full history of ${repos.map((repo) => repo.name).join(', ')} before it starts: ` +
+          'more time and upstream bytes than a shallow clone. Share one cache: volume.type node (one per node, hostPath) or volume.type pvc with keeper (one per cluster)',
+        [...shape.podTemplatePath, 'spec', 'volumes'],
       ),
     );
   }
@@ -336,7 +375,8 @@ export function injectGitCache(items: readonly Item[], config: ResolvedConfig): 
     });
   }
   if (hasErrors(results)) return failed();
-  const generated = generatedResources(config);
+  const readerNamespaces = new Set(plans.flatMap((plan) => (plan.action === 'inject' ? [plan.namespace] : [])));
+  const generated = generatedResources(config, { readerNamespaces });
   for (const resource of generated) {
     const meta = resource.metadata as { name: string; namespace?: string };
     results.push({

@@ -6,7 +6,7 @@ import { REPO_NAME_PATTERN, defaultRepoName } from './repo-url.js';
 
 export const AGENT_BINARY = 'git-cache';
 
-export const AGENT_COMMANDS = ['sync', 'serve', 'wait'] as const;
+export const AGENT_COMMANDS = ['sync', 'serve', 'wait', 'maintain'] as const;
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 
 export const FLAG = {
@@ -18,6 +18,7 @@ export const FLAG = {
   timeout: '--timeout',
   gitDaemonPort: '--git-daemon-port',
   volumeSize: '--volume-size',
+  upstreamCache: '--upstream-cache',
 } as const;
 
 export interface RepoArg {
@@ -54,6 +55,8 @@ export interface AgentInvocation {
   readonly gitDaemonPort?: number;
   /** serve only: the cache volume's size as a Kubernetes quantity (5Gi), exported as git_cache_volume_size_bytes */
   readonly volumeSize?: string;
+  /** sync and serve: take objects from this git-cache tier (`<base>/<key>.git`) before the git host */
+  readonly upstreamCache?: string;
 }
 
 /** The argv after the binary name: `serve --cache-dir /git-cache --interval 60s --metrics-port 9901 --repo ...`. */
@@ -65,6 +68,7 @@ export function agentArgs(invocation: AgentInvocation): string[] {
     if (invocation.gitDaemonPort !== undefined) args.push(FLAG.gitDaemonPort, String(invocation.gitDaemonPort));
     if (invocation.volumeSize !== undefined) args.push(FLAG.volumeSize, invocation.volumeSize);
   }
+  if (invocation.command !== 'wait' && invocation.upstreamCache !== undefined) args.push(FLAG.upstreamCache, invocation.upstreamCache);
   if (invocation.command === 'wait' && invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);
   if (invocation.credentialsDir !== undefined) args.push(FLAG.credentialsDir, invocation.credentialsDir);
   for (const repo of invocation.repos) args.push(FLAG.repo, formatRepoArg(repo));

@@ -76,6 +76,34 @@ export const DEFAULT_GIT_DAEMON_PORT = 9418;
 export const GIT_DAEMON_PORT_NAME = 'git';
 export const DEFAULT_WAIT_TIMEOUT = '10m';
 export const DEFAULT_PVC_SIZE = '10Gi';
+/** Node mode: one writer per node (a DaemonSet on a hostPath), read by the node's pods. */
+export const DEFAULT_NODE_NAME = 'git-cache-node';
+export const DEFAULT_NODE_PATH = '/var/lib/git-cache';
+/** The node DaemonSet's init container that hands the hostPath directory to the agent's UID. */
+export const VOLUME_OWNER_CONTAINER_NAME = 'git-cache-volume-owner';
+/** Namespaces whose pods may scrape the metrics port through the generated NetworkPolicies, by default. */
+export const DEFAULT_METRICS_NAMESPACES = ['monitoring'] as const;
+/** The label the API server sets on every namespace (Kubernetes 1.21+), which NetworkPolicies select on. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** A Service's in-cluster host name, without the cluster domain (pods' DNS search path adds it). */
+export function serviceHost(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc`;
+}
+
+/** Base URL of a git daemon serving mirrors as `<base>/<key>.git` (the keeper's or a node agent's). */
+export function gitDaemonBaseUrl(host: string, port: number = DEFAULT_GIT_DAEMON_PORT): string {
+  return port === DEFAULT_GIT_DAEMON_PORT ? `git://${host}` : `git://${host}:${port}`;
+}
+
+/**
+ * Mirrors of repos an agent no longer serves are deleted once nobody has claimed them for this long: clones
+ * that borrowed their objects (alternates) keep working for that long after a repo leaves the config.
+ */
+export const DEFAULT_ORPHAN_GRACE = '24h';
+/** `<dir>/.claims/<key>`: touched by every agent that serves the repo, at every pass (orphan detection). */
+export const CLAIMS_DIR_NAME = '.claims';
+
 /** Marks resources the function generated (keeper, PVC, Service, monitors) with the config that generated them. */
 export const ANNOTATION_GENERATED_BY = `${CONFIG_API_GROUP}/generated-by`;
 export const MANAGED_BY = 'inject-git-cache';

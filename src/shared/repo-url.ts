@@ -159,3 +159,20 @@ export function mirrorPath(cacheDir: string, url: string): string {
 export function mirrorPathForKey(cacheDir: string, key: string): string {
   return `${cacheDir.replace(/\/+$/, '')}/${key}.git`;
 }
+
+/**
+ * A git-cache tier (`--upstream-cache BASE`) serves each mirror at `BASE/<key>.git`: a keeper's or node
+ * agent's git daemon (`git://host[:port]`), or any server exporting a cache directory that way.
+ */
+export function tierMirrorUrl(base: string, key: string): string {
+  return `${base.replace(/\/+$/, '')}/${key}.git`;
+}
+
+/** Why BASE is not a usable tier base URL (git://, http:// or https://, no credentials), or undefined. */
+export function tierBaseProblem(base: string): string | undefined {
+  if (!/^(git|https?):\/\//.test(base)) return 'must be a git://, http:// or https:// URL of another git-cache, such as git://git-cache-keeper.ci.svc';
+  const parsed = parseRepoUrl(tierMirrorUrl(base, '0'.repeat(20)));
+  if (!parsed.ok) return parsed.problem.message;
+  if (/[?#]/.test(base)) return 'must not have a query or fragment';
+  return undefined;
+}

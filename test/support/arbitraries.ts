@@ -203,7 +203,15 @@ export const gitCacheConfig: fc.Arbitrary<Json> = fc
   .record({
     repos: fc.uniqueArray(repo, { minLength: 1, maxLength: 3, selector: (entry) => entry.base }),
     mode: fc.constantFrom(undefined, 'sidecar', 'init', 'legacy-sidecar'),
-    volume: fc.constantFrom(undefined, { size: '5Gi' }, { type: 'emptyDir', size: '750Mi' }, { type: 'pvc', claimName: 'git-cache' }, { type: 'pvc', claimName: 'shared-mirrors', size: '20Gi' }),
+    volume: fc.constantFrom(
+      undefined,
+      { size: '5Gi' },
+      { type: 'emptyDir', size: '750Mi' },
+      { type: 'pvc', claimName: 'git-cache' },
+      { type: 'pvc', claimName: 'shared-mirrors', size: '20Gi' },
+      { type: 'node' },
+      { type: 'node', path: '/mnt/git-mirrors' },
+    ),
     selector,
     image: fc.constantFrom(undefined, 'registry.example/git-cache:v1.2.3', 'on'),
     mountPath: fc.constantFrom(undefined, '/git-cache', '/var/cache/git'),
@@ -211,7 +219,8 @@ export const gitCacheConfig: fc.Arbitrary<Json> = fc
   .map(({ repos, mode, volume, selector: chosenSelector, image, mountPath }) => ({
     apiVersion: GIT_CACHE_API_VERSION,
     kind: 'GitCache',
-    metadata: { name: 'git-cache' },
+    // Node mode generates a DaemonSet and a Service that pods reach by name: it needs a namespace.
+    metadata: { name: 'git-cache', ...(volume?.type === 'node' ? { namespace: 'git-cache' } : {}) },
     spec: {
       repos: repos.map((entry, index) => {
         const form = URL_FORMS[entry.form] as (name: string) => string;

@@ -109,13 +109,13 @@ export interface GitDaemon {
   stop(): Promise<void>;
 }
 
-async function waitForListen(port: number, child: ChildProcess, log: () => string): Promise<void> {
+async function waitForListen(port: number, host: string, child: ChildProcess, log: () => string): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`git daemon exited: ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = connect(port, host);
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
@@ -128,8 +128,11 @@ async function waitForListen(port: number, child: ChildProcess, log: () => strin
   throw new Error(`git daemon did not listen on ${port}: ${log()}`);
 }
 
-/** `git daemon --base-path=<basePath> --export-all --listen=127.0.0.1 --port=<free>`, verbose log kept. */
-export async function startGitDaemon(basePath: string, port?: number): Promise<GitDaemon> {
+/**
+ * `git daemon --base-path=<basePath> --export-all --listen=<host> --port=<free>`, verbose log kept. `host` is
+ * 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP in cluster.ts) for an upstream pods can reach.
+ */
+export async function startGitDaemon(basePath: string, port?: number, host = '127.0.0.1'): Promise<GitDaemon> {
   for (let attempt = 0; ; attempt++) {
     const chosen = port ?? (await freePort());
     const logDir = tempDir('daemon-log');
@@ -139,13 +142,13 @@ export async function startGitDaemon(basePath: string, port?: number): Promise<G
     const fd = openSync(logFile, 'a');
     const child = spawn(
       'git',
-      ['daemon', '--reuseaddr', '--listen=127.0.0.1', `--port=${chosen}`, `--base-path=${basePath}`, '--export-all', '--verbose', '--informative-errors', basePath],
+      ['daemon', '--reuseaddr', `--listen=${host}`, `--port=${chosen}`, `--base-path=${basePath}`, '--export-all', '--verbose', '--informative-errors', basePath],
       { stdio: ['ignore', fd, fd], env: GIT_TEST_ENV },
     );
     closeSync(fd);
     const log = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
     try {
-      await waitForListen(chosen, child, log);
+      await waitForListen(chosen, host, child, log);
     } catch (error) {
       child.kill('SIGKILL');
       if (attempt < 3 && port === undefined) continue;
@@ -154,7 +157,7 @@ export async function startGitDaemon(basePath: string, port?: number): Promise<G
     return {
       port: chosen,
       basePath,
-      url: (rel) => `git://127.0.0.1:${chosen}/${rel.replace(/^\/+/, '')}`,
+      url: (rel) => `git://${host}:${chosen}/${rel.replace(/^\/+/, '')}`,
       uploadPacks: (rel) => log().split('\n').filter((line) => line.includes(`Request upload-pack for '/${rel.replace(/^\/+/, '')}'`)).length,
       log,
       stop: () =>

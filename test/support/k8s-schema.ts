@@ -21,6 +21,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 
 /** The Kubernetes release whose OpenAPI schema the validators come from. */
@@ -53,6 +54,7 @@ const MODELS: Readonly<Record<string, ModelFactory>> = {
   'apps/v1/ReplicaSet': factory(ReplicaSet),
   'batch/v1/Job': factory(Job),
   'batch/v1/CronJob': factory(CronJob),
+  'networking.k8s.io/v1/NetworkPolicy': factory(NetworkPolicy),
 };
 
 export function hasKubernetesSchema(apiVersion: unknown, kind: unknown): boolean {

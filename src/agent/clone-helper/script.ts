@@ -57,8 +57,10 @@ fi
 if [ -n "$mirror" ] && [ -f "$mirror/git-cache.json" ] && [ ! -f "$mirror/shallow" ] &&
   git --git-dir="$mirror" rev-parse --git-dir >/dev/null 2>&1; then
   if [ -n "$dissociate" ]; then
+    # git before 2.55 drops the reference's commit-graph while still using a commit it read from it, and the
+    # checkout of "clone --reference --dissociate" fails ("unable to parse commit"): clone without graphs.
     echo "$me: cloning $canonical with --reference-if-able $mirror --dissociate" >&2
-    exec git clone --reference-if-able "$mirror" --dissociate "$@" -- "$url" "$dir"
+    exec git -c core.commitGraph=false clone --reference-if-able "$mirror" --dissociate "$@" -- "$url" "$dir"
   fi
   echo "$me: cloning $canonical with --reference-if-able $mirror" >&2
   exec git clone --reference-if-able "$mirror" "$@" -- "$url" "$dir"

@@ -14,6 +14,10 @@ export interface GitRun {
   readonly lockFd?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly onStderrLine?: ((line: string) => void) | undefined;
+  /** Written to git's stdin, which is then closed (default: no stdin). */
+  readonly stdin?: string | undefined;
+  /** A command git runs under, e.g. `nice -n 19`: it must exec its last arguments. */
+  readonly wrapper?: readonly string[] | undefined;
 }
 
 export interface GitResult {
@@ -42,9 +46,15 @@ export function runGit(run: GitRun): Promise<GitResult> {
       resolve({ code: null, signal: null, stdout: '', stderrTail: [], aborted: true });
       return;
     }
-    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+    const stdio: ('ignore' | 'pipe' | number)[] = [run.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
     if (run.lockFd !== undefined) stdio.push(run.lockFd);
-    const child = spawn('git', [...gitConfigArgs(), ...run.args], { env: run.env, stdio, detached: true });
+    const [command = 'git', ...prefix] = [...(run.wrapper ?? []), 'git'];
+    const child = spawn(command, [...prefix, ...gitConfigArgs(), ...run.args], { env: run.env, stdio, detached: true });
+    if (run.stdin !== undefined && child.stdin) {
+      // git may exit without reading everything (a failure): EPIPE is then expected, not an error of ours.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(run.stdin);
+    }
     const stdout: Buffer[] = [];
     const tail: string[] = [];
     let partial = '';

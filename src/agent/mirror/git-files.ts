@@ -19,9 +19,12 @@ export function classifyLeftover(relativePath: string): LeftoverKind | undefined
   if (/^logs\/.+\.lock$/.test(path)) return 'lock';
   if (/^objects\/info\/(?:commit-graphs\/)?[^/]+\.lock$/.test(path)) return 'lock';
   if (/^objects\/pack\/[^/]+\.(?:idx|pack|rev|bitmap|promisor|keep|mtimes)\.lock$/.test(path)) return 'lock';
+  if (path === 'objects/pack/multi-pack-index.lock') return 'lock';
   // index-pack writes packs as objects/pack/tmp_pack_XXXX / tmp_idx_XXXX and renames them when complete;
   // loose objects go through objects/[0-9a-f]{2}/tmp_obj_XXXX; quarantine dirs are objects/incoming-XXXX.
   if (/^objects\/pack\/tmp_[a-z]+_[^/]+$/.test(path)) return 'temporary-object';
+  // A split commit-graph layer is written as objects/info/commit-graphs/tmp_graph_XXXXXX, then renamed.
+  if (/^objects\/info\/commit-graphs\/tmp_graph_[^/]+$/.test(path)) return 'temporary-object';
   if (/^objects\/(?:[0-9a-f]{2}\/)?tmp_obj_[^/]+$/.test(path)) return 'temporary-object';
   if (/^objects\/incoming-[^/]+$/.test(path)) return 'temporary-object';
   return undefined;

@@ -6,6 +6,8 @@
  * - Update: `git fetch --prune --atomic origin` (refspec `+refs/*:refs/*` from the mirror's config). Objects
  *   arrive before refs move, and --atomic moves all refs in one transaction, so a killed fetch leaves the
  *   previous, valid state.
+ * - With a tier (`--upstream-cache`, tier.ts) both take objects and refs from another git-cache first, without
+ *   credentials, and fall back to the git host; `origin` stays the repo's URL either way.
  * - Everything that writes runs under the repo's flock (lock.ts). Coalescing: after waiting for the lock, an
  *   agent skips its fetch when a fetch that started after it began waiting has completed (the marker file
  *   records when the last successful fetch started).
@@ -13,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LOCK_DIR_NAME, STAGING_DIR_NAME } from '../../shared/names.js';
+import { CLAIMS_DIR_NAME, LOCK_DIR_NAME, STAGING_DIR_NAME } from '../../shared/names.js';
 import { canonicalRepoUrl, mirrorPathForKey } from '../../shared/repo-url.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Repo } from '../cli.js';
@@ -21,6 +23,7 @@ import { credentialEnv, type CredentialSettings } from '../git/credentials.js';
 import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
 import { GitError, failureReason, runGit, type GitResult } from '../git/run.js';
 import { acquireLock, type HeldLock } from './lock.js';
+import { DEFAULT_STALL_MS, probeTier, probeTierForClone, stallWatchdog, type TierSettings } from './tier.js';
 import { isProgressLine, progressThrottle, type Logger } from '../log.js';
 import type { Runtime } from '../git/runtime.js';
 
@@ -65,10 +68,20 @@ export interface MirrorContext {
   /** Keys whose mirror this process has already checked at start (recovery runs once per repo). */
   readonly recovered: Set<string>;
   readonly progressIntervalMs?: number;
+  /** The upstream cache tier, tried before the git host. */
+  readonly tier?: TierSettings | undefined;
+}
+
+/** Where a clone or fetch took its objects from, and why not from the tier when there is one. */
+interface Transfer {
+  readonly fetchMs: number;
+  readonly source: 'tier' | 'upstream';
+  /** Set when a tier is configured but the git host was used: the tier's problem. */
+  readonly tierProblem?: string;
 }
 
 export type SyncResult =
-  | { readonly action: 'cloned' | 'fetched'; readonly fetchMs: number }
+  | ({ readonly action: 'cloned' | 'fetched' } & Transfer)
   /** Another agent's fetch, completed at `freshAt` (wall clock ms), made this one unnecessary. */
   | { readonly action: 'coalesced'; readonly fetchMs: 0; readonly freshAt: number };
 
@@ -78,6 +91,7 @@ export function mirrorDir(cacheDir: string, repo: Repo): string {
 
 export async function ensureLayout(cacheDir: string): Promise<void> {
   await mkdir(join(cacheDir, STAGING_DIR_NAME), { recursive: true });
+  await mkdir(join(cacheDir, CLAIMS_DIR_NAME), { recursive: true });
   await mkdir(join(cacheDir, LOCK_DIR_NAME), { recursive: true });
 }
 
@@ -133,17 +147,21 @@ interface GitCall {
   readonly label: string;
   readonly withCredentials: boolean;
   readonly logProgress: boolean;
+  /** Stop git when it has written nothing to stderr for this long (transfers from a tier). */
+  readonly stallMs?: number;
 }
 
 async function git(ctx: MirrorContext, call: GitCall, args: readonly string[]): Promise<GitResult> {
   const env = { ...ctx.runtime.baseEnv, ...(call.withCredentials ? await credentialEnv(call.repo, ctx.credentials, ctx.runtime, ctx.logger) : {}) };
   const throttle = progressThrottle(ctx.progressIntervalMs ?? 5000);
+  const watchdog = call.stallMs === undefined ? undefined : stallWatchdog(call.stallMs, ctx.signal);
   const result = await runGit({
     args,
     env,
     lockFd: call.lock.fd,
-    signal: ctx.signal,
+    signal: watchdog?.signal ?? ctx.signal,
     onStderrLine: (line) => {
+      watchdog?.progress();
       if (isProgressLine(line)) {
         if (call.logProgress && throttle(line)) ctx.logger.info('git_progress', { repo: call.repo.name, op: call.label, progress: line.trim() });
       } else {
@@ -151,8 +169,39 @@ async function git(ctx: MirrorContext, call: GitCall, args: readonly string[]): 
       }
     },
   });
+  watchdog?.dispose();
+  if (watchdog?.stalled()) throw new GitError(`${call.label}: no progress for ${(call.stallMs ?? 0) / 1000} s`, { ...result, aborted: false });
   if (result.code !== 0) throw new GitError(`${call.label}: ${failureReason(result)}`, result);
   return result;
+}
+
+/** Runs `fromTier` with the tier when there is one and it is usable, else (or when it fails) `fromUpstream`. */
+async function viaTier(
+  ctx: MirrorContext,
+  repo: Repo,
+  probe: (tier: TierSettings) => ReturnType<typeof probeTier>,
+  fromTier: (url: string) => Promise<void>,
+  fromUpstream: () => Promise<void>,
+  action: string,
+): Promise<Omit<Transfer, 'fetchMs'>> {
+  if (!ctx.tier) {
+    await fromUpstream();
+    return { source: 'upstream' };
+  }
+  const state = await probe(ctx.tier);
+  let problem: string;
+  if (state.state === 'ready') {
+    try {
+      await fromTier(state.url);
+      return { source: 'tier' };
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      problem = error instanceof Error ? error.message : String(error);
+    }
+  } else problem = `${state.state === 'missing' ? 'does not serve this repository' : 'unreachable'}: ${state.reason}`;
+  ctx.logger.warn('upstream_cache_unavailable', { repo: repo.name, tier: state.url, reason: problem, action: `${action} from the git host` });
+  await fromUpstream();
+  return { source: 'upstream', tierProblem: problem };
 }
 
 async function configureMirror(ctx: MirrorContext, call: GitCall, gitDir: string): Promise<void> {
@@ -185,7 +234,7 @@ async function removeStagingFor(ctx: MirrorContext, repo: Repo): Promise<void> {
  * tmp_idx_*, objects/tmp_obj_*, objects/incoming-*). Only while holding the repo's lock with no git of ours
  * running: every git that writes here runs under that lock, so none of these files can belong to a live one.
  */
-async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
+export async function removeLeftovers(ctx: MirrorContext, repo: Repo, mirror: string, reason: string): Promise<void> {
   const entries = await readdir(mirror, { recursive: true });
   const removed: string[] = [];
   for (const entry of entries) {
@@ -222,17 +271,40 @@ async function recover(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<
   ctx.logger.debug('mirror_checked', { repo: repo.name });
 }
 
-async function clone(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<number> {
-  const mirror = mirrorDir(ctx.cacheDir, repo);
-  const staging = join(ctx.cacheDir, STAGING_DIR_NAME, `${repo.key}.${randomBytes(6).toString('hex')}`);
-  const call: GitCall = { repo, lock, label: 'clone', withCredentials: true, logProgress: true };
+async function clone(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Transfer> {
   const started = Date.now();
   ctx.logger.info('clone_started', { repo: repo.name, key: repo.key });
+  const transfer = await viaTier(
+    ctx,
+    repo,
+    (tier) =>
+      probeTierForClone(tier, repo, ctx.runtime, ctx.signal, (reason) =>
+        ctx.logger.info('upstream_cache_waiting', { repo: repo.name, reason, seconds: Math.round(tier.waitMs / 1000) }),
+      ),
+    (url) => cloneFrom(ctx, repo, lock, started, { url, label: 'clone from upstream cache', withCredentials: false, stallMs: ctx.tier?.stallMs ?? DEFAULT_STALL_MS }),
+    () => cloneFrom(ctx, repo, lock, started, { url: repo.url, label: 'clone', withCredentials: true }),
+    'cloning',
+  );
+  return { ...transfer, fetchMs: Date.now() - started };
+}
+
+async function cloneFrom(
+  ctx: MirrorContext,
+  repo: Repo,
+  lock: HeldLock,
+  started: number,
+  source: { url: string; label: string; withCredentials: boolean; stallMs?: number },
+): Promise<void> {
+  const mirror = mirrorDir(ctx.cacheDir, repo);
+  const staging = join(ctx.cacheDir, STAGING_DIR_NAME, `${repo.key}.${randomBytes(6).toString('hex')}`);
+  const call: GitCall = { repo, lock, label: source.label, withCredentials: source.withCredentials, logProgress: true, ...(source.stallMs ? { stallMs: source.stallMs } : {}) };
   try {
-    await git(ctx, call, ['clone', '--mirror', '--progress', '--', repo.url, staging]);
-    const local = { ...call, withCredentials: false };
+    await git(ctx, call, ['clone', '--mirror', '--progress', '--', source.url, staging]);
+    const local: GitCall = { repo, lock, label: 'configure', withCredentials: false, logProgress: false };
     await configureMirror(ctx, local, staging);
-    if (await exists(join(staging, 'shallow'))) throw new Error('clone: upstream gave a shallow repository');
+    // Objects and refs may come from a tier; the mirror's origin is always the repo itself.
+    if (source.url !== repo.url) await git(ctx, local, [`--git-dir=${staging}`, 'config', 'remote.origin.url', repo.url]);
+    if (await exists(join(staging, 'shallow'))) throw new Error(`${source.label}: the source gave a shallow repository`);
     await writeMarker(staging, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
     // rename(2) fails on an existing non-empty directory, so a mirror is never replaced behind a reader.
     await rename(staging, mirror);
@@ -240,10 +312,9 @@ async function clone(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<nu
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
-  return Date.now() - started;
 }
 
-async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<number> {
+async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Transfer> {
   const mirror = mirrorDir(ctx.cacheDir, repo);
   const local: GitCall = { repo, lock, label: 'configure', withCredentials: false, logProgress: false };
   await configureMirror(ctx, local, mirror);
@@ -251,16 +322,29 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<nu
   if (remote?.stdout.trim() !== repo.url) await git(ctx, local, [`--git-dir=${mirror}`, 'config', 'remote.origin.url', repo.url]);
   const started = Date.now();
   ctx.logger.debug('fetch_started', { repo: repo.name });
+  const fetchArgs = [`--git-dir=${mirror}`, 'fetch', '--prune', '--atomic', '--no-write-fetch-head', '--progress'];
+  const transfer = await viaTier(
+    ctx,
+    repo,
+    (tier) => probeTier(tier, repo, ctx.runtime, ctx.signal),
+    // The tier's refs are upstream's as of its last fetch: all of them, pruned like a fetch of origin.
+    (url) =>
+      fetchWithCleanup(ctx, repo, mirror, { ...local, label: 'fetch from upstream cache', logProgress: true, stallMs: ctx.tier?.stallMs ?? DEFAULT_STALL_MS }, [
+        ...fetchArgs,
+        '--',
+        url,
+        '+refs/*:refs/*',
+      ]),
+    () => fetchWithCleanup(ctx, repo, mirror, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [...fetchArgs, 'origin']),
+    'fetching',
+  );
+  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
+  return { ...transfer, fetchMs: Date.now() - started };
+}
+
+async function fetchWithCleanup(ctx: MirrorContext, repo: Repo, mirror: string, call: GitCall, args: readonly string[]): Promise<void> {
   try {
-    await git(ctx, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [
-      `--git-dir=${mirror}`,
-      'fetch',
-      '--prune',
-      '--atomic',
-      '--no-write-fetch-head',
-      '--progress',
-      'origin',
-    ]);
+    await git(ctx, call, args);
   } catch (error) {
     // A fetch that dies of ENOSPC leaves objects/pack/tmp_pack_* as big as the free space was: left there, the
     // volume stays full and every later clone or fetch on it fails too. git has exited, runGit has SIGKILLed
@@ -270,8 +354,6 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<nu
     );
     throw error;
   }
-  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
-  return Date.now() - started;
 }
 
 /** Makes one mirror present and current. Throws GitError (or another Error) with a one-line message. */
@@ -289,16 +371,16 @@ export async function syncMirror(ctx: MirrorContext, repo: Repo): Promise<SyncRe
     }
     const mirror = mirrorDir(ctx.cacheDir, repo);
     const problem = await mirrorProblem(mirror);
-    if (problem === 'not-a-directory') return { action: 'cloned', fetchMs: await clone(ctx, repo, lock) };
+    if (problem === 'not-a-directory') return { action: 'cloned', ...(await clone(ctx, repo, lock)) };
     if (problem && problem !== 'incomplete') {
       await quarantine(ctx, repo, mirror, problem);
-      return { action: 'cloned', fetchMs: await clone(ctx, repo, lock) };
+      return { action: 'cloned', ...(await clone(ctx, repo, lock)) };
     }
     const marker = await readMarker(mirror);
     // Wall clocks of one node (or NTP-synced nodes sharing a volume); a skewed clock costs one extra fetch
     // or skips one, never correctness of the mirror.
     if (marker && marker.fetchStartedAt > waitStartedAt) return { action: 'coalesced', fetchMs: 0, freshAt: marker.fetchCompletedAt };
-    return { action: 'fetched', fetchMs: await fetch(ctx, repo, lock) };
+    return { action: 'fetched', ...(await fetch(ctx, repo, lock)) };
   } finally {
     await lock.release();
   }

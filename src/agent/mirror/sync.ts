@@ -5,7 +5,9 @@ import type { AgentOptions, Repo } from '../cli.js';
 import { GitError } from '../git/run.js';
 import { LockAbortedError } from './lock.js';
 import { recordFetch, type AgentMetrics } from '../metrics.js';
+import { countPacks } from '../maintenance/maintain.js';
 import { countRefs, diskUsage, mirrorDir, mirrorProblem, syncMirror, type MirrorContext, type SyncResult } from './mirror.js';
+import { claimRepos } from './orphans.js';
 
 export type RepoOutcome = { readonly repo: Repo; readonly ok: true; readonly result: SyncResult } | { readonly repo: Repo; readonly ok: false; readonly reason: string };
 
@@ -19,6 +21,7 @@ async function observeMirror(ctx: MirrorContext, metrics: AgentMetrics, repo: Re
   try {
     metrics.bytes.set({ repo: repo.name }, await diskUsage(mirrorDir(ctx.cacheDir, repo)));
     metrics.refs.set({ repo: repo.name }, await countRefs(ctx, repo));
+    metrics.packs.set({ repo: repo.name }, await countPacks(mirrorDir(ctx.cacheDir, repo)));
   } catch {
     // the mirror vanished (moved aside by another agent): the next pass measures again
   }
@@ -28,6 +31,8 @@ export async function syncRepo(ctx: MirrorContext, repo: Repo, metrics: AgentMet
   const started = process.hrtime.bigint();
   const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
   try {
+    // This agent serves the repo: its mirror is nobody's orphan (orphans.ts).
+    await claimRepos(ctx.cacheDir, [repo.key]);
     const result = await syncMirror(ctx, repo);
     if (result.action === 'coalesced') {
       ctx.logger.info('fetch_coalesced', { repo: repo.name, reason: 'another agent fetched after this one started waiting' });
@@ -36,8 +41,13 @@ export async function syncRepo(ctx: MirrorContext, repo: Repo, metrics: AgentMet
       // volume would look stale to the staleness alert.
       metrics?.lastSuccessTimestamp.set({ repo: repo.name }, result.freshAt / 1000);
     } else {
-      ctx.logger.info(result.action === 'cloned' ? 'clone_done' : 'fetch_done', { repo: repo.name, seconds: Math.round(result.fetchMs) / 1000 });
+      ctx.logger.info(result.action === 'cloned' ? 'clone_done' : 'fetch_done', {
+        repo: repo.name,
+        seconds: Math.round(result.fetchMs) / 1000,
+        ...(ctx.tier ? { source: result.source === 'tier' ? 'upstream cache' : 'git host' } : {}),
+      });
       if (metrics) recordFetch(metrics, repo.name, 'success', result.fetchMs / 1000);
+      if (metrics && result.tierProblem !== undefined) metrics.upstreamCacheFallback.inc({ repo: repo.name });
     }
     if (metrics) await observeMirror(ctx, metrics, repo);
     return { repo, ok: true, result };

@@ -1,16 +1,22 @@
 /**
  * `git-cache serve`: sync, then keep every mirror fresh. Each repo has its own schedule (interval with jitter,
  * exponential backoff after failures); a failing upstream leaves the last good mirror in place and readiness
- * as it was. SIGHUP refreshes now; SIGTERM/SIGINT stop running git (no broken mirror: see ../mirror/mirror.ts) and exit 0.
+ * as it was. Mirrors of repos no agent serves any more are deleted after --orphan-grace. SIGHUP refreshes now;
+ * SIGTERM/SIGINT stop running git (no broken mirror: see ../mirror/mirror.ts) and exit 0.
  */
 import { createServer, type Server } from 'node:http';
-import { syncRepo, mirrorUsable } from '../mirror/sync.js';
+import { errorMessage, syncRepo, mirrorUsable } from '../mirror/sync.js';
 import { defaultSchedule, nextDelay } from './backoff.js';
 import type { AgentOptions, Repo } from '../cli.js';
 import { startGitDaemon, type RunningDaemon } from './git-daemon.js';
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { MirrorContext } from '../mirror/mirror.js';
+import type { MaintenanceHook } from '../maintenance/hook.js';
+import { claimRepos, deleteOrphans } from '../mirror/orphans.js';
+
+/** How often a serving agent renews its claims and looks for orphans, at most. */
+const CLAIM_EVERY_MS = 3_600_000;
 
 export interface ServeDeps {
   readonly options: AgentOptions;
@@ -19,6 +25,8 @@ export interface ServeDeps {
   readonly metrics: AgentMetrics;
   /** Aborted on SIGTERM: stops git and the loops. */
   readonly stop: AbortController;
+  /** Maintains a due mirror after a refresh (after readiness, so it never delays the pod's start). */
+  readonly maintenance: MaintenanceHook;
 }
 
 function startHttp(deps: ServeDeps, isReady: () => boolean): Promise<Server> {
@@ -122,13 +130,34 @@ export async function serve(deps: ServeDeps): Promise<void> {
           usable.set(repo.key, outcome.ok || (await mirrorUsable(options.cacheDir, repo)));
           updateReady();
         }
+        if (outcome.ok && outcome.result.action !== 'coalesced') await deps.maintenance.afterRefresh(ctx, repo, metrics);
         const delay = nextDelay(schedule, failures);
         if (failures > 0) logger.info('retry_scheduled', { repo: repo.name, failures, seconds: Math.round(delay / 100) / 10 });
         if (pendingHangup.has(repo.key)) continue;
         await waker.sleep(delay, stop.signal);
       }
     };
-    await Promise.all(options.repos.map((repo) => loop(repo)));
+    // This agent's claims stay fresher than any grace period, whatever the refresh interval; mirrors of repos
+    // nobody serves any more go after the grace period (see ../mirror/orphans.ts).
+    const own = options.repos.map((repo) => repo.key);
+    const graceMs = options.orphanGraceMs;
+    const orphanLoop = async (): Promise<void> => {
+      const every = Math.min(CLAIM_EVERY_MS, Math.max(1000, (graceMs ?? Infinity) / 2));
+      while (!stop.signal.aborted) {
+        try {
+          await claimRepos(options.cacheDir, own);
+          if (graceMs !== undefined) {
+            const scan = await deleteOrphans(options.cacheDir, new Set(own), graceMs, logger);
+            metrics.orphanBytes.set(scan.pendingBytes);
+            metrics.orphansDeleted.inc(scan.deleted.length);
+          }
+        } catch (error) {
+          logger.warn('orphan_scan_failed', { reason: errorMessage(error) });
+        }
+        await waker.sleep(every, stop.signal);
+      }
+    };
+    await Promise.all([...options.repos.map((repo) => loop(repo)), orphanLoop()]);
   } finally {
     process.off('SIGHUP', onHup);
     await daemon?.stop();

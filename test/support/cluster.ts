@@ -1,0 +1,296 @@
+/**
+ * The real Kubernetes cluster of the test suites (scripts/test-cluster.sh): a real kube-apiserver, kubelet,
+ * containerd, kube-proxy and CoreDNS on this machine, running the images podman built from this worktree.
+ *
+ * Lifecycle. Cluster suites live in test/cluster/. `npm test` (scripts/test.mjs) brings the cluster up once
+ * before ava starts when the run includes any file under test/cluster/, and takes it down after ava ends; every
+ * suite (ava runs files in parallel child processes) shares that one cluster through GIT_CACHE_TEST_KUBECONFIG.
+ * The cluster is machine-wide (ports, bridge, containerd), so whole runs that use it are SERIALIZED by a
+ * machine-wide lock (/run/lock/git-cache-test-cluster.lock): a second `npm test` from another worktree waits
+ * for the first to finish, then brings the cluster up from its own worktree's images. A run without cluster
+ * suites (`npm test -- test/unit/...`) never takes the lock. While iterating, `scripts/test-cluster.sh up`
+ * keeps a cluster up between runs (npm test then reuses it and leaves it up); `scripts/test-cluster.sh down`.
+ *
+ * Gate. `testWithCluster()` is `test` when the cluster is up; otherwise every test of the suite is skipped with
+ * the reason and the install command printed, and under CI=true one failing test says why instead.
+ *
+ * Isolation between suites: each test file makes its own namespaces (`clusterNamespace`), labelled for Pod
+ * Security (`restricted` enforce/warn/audit by default), deleted after the file's tests; nothing else is shared.
+ *
+ * Network facts tests rely on (CLUSTER):
+ * - `hostIP` is this machine's address on the pod bridge: a test starts an upstream git server (sshd, nginx,
+ *   git daemon) listening on it, and pods reach it; it is also the cluster DNS server and the API server.
+ * - Services: `<svc>.<ns>.svc.cluster.local` resolves in pods (CoreDNS) and ClusterIPs connect (kube-proxy,
+ *   iptables mode), including `internalTrafficPolicy: Local`.
+ * - A container whose runAsUser is in `noUpstreamUids` has no route to `hostIP` (every connection but DNS gets
+ *   ENETUNREACH), while the pod's other containers (the cache container runs as 65532) do: use it to prove an
+ *   app container cannot reach the upstream. (A rule the CNI chain puts in each pod's network namespace before
+ *   any container starts: scripts/cluster/no-upstream-cni.)
+ * - Volumes: `hostVolume(name)` is a host directory for a hostPath PersistentVolume (`persistentVolume`) or a
+ *   hostPath volume (node mode); it lives under the cluster's state directory and goes with `down`.
+ * - Images: `localhost/git-cache:test` (the agent) and `localhost/inject-git-cache:test` (the function), with
+ *   `imagePullPolicy: Never` or `IfNotPresent`: there is no registry.
+ */
+import test, { type ExecutionContext, type TestFn } from 'ava';
+import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { inject } from './krm.js';
+import { REPO_ROOT, findTool, testWithTools } from './tools.js';
+
+export const CLUSTER = {
+  hostIP: '10.244.77.1',
+  podCIDR: '10.244.77.0/24',
+  serviceCIDR: '10.97.0.0/24',
+  dnsDomain: 'cluster.local',
+  noUpstreamUids: { first: 20000, last: 29999 },
+  nodeName: 'git-cache-test-node',
+  agentImage: 'localhost/git-cache:test',
+  functionImage: 'localhost/inject-git-cache:test',
+  /** Where hostVolume() directories live (removed by `scripts/test-cluster.sh down`). */
+  volumesDir: '/var/lib/git-cache-test-cluster/volumes',
+} as const;
+
+/** kubectl of the cluster's own version (built with it by install-test-tools.sh), or any kubectl on PATH. */
+const CLUSTER_KUBECTL = join(REPO_ROOT, '.tools', 'cluster', 'bin', 'kubectl');
+function kubectlPath(): string | undefined {
+  return existsSync(CLUSTER_KUBECTL) ? CLUSTER_KUBECTL : findTool('kubectl');
+}
+
+export const CLUSTER_INSTALL_HINT = 'install with: bash scripts/install-test-tools.sh; the cluster comes up with npm test (or scripts/test-cluster.sh up)';
+
+/** The kubeconfig of the running cluster, or why there is none. */
+function locateCluster(): { kubeconfig: string } | { reason: string } {
+  const reason = process.env.GIT_CACHE_TEST_CLUSTER_UNAVAILABLE;
+  if (reason) return { reason };
+  const kubeconfig = process.env.GIT_CACHE_TEST_KUBECONFIG ?? join(REPO_ROOT, '.tools', 'cluster', 'kubeconfig');
+  if (!existsSync(kubeconfig)) return { reason: `the test cluster is not up (no ${kubeconfig}); run cluster suites through npm test, or bring it up with scripts/test-cluster.sh up` };
+  const kubectl = kubectlPath();
+  if (!kubectl) return { reason: 'kubectl is not installed' };
+  try {
+    execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz'], { stdio: 'ignore', timeout: 15_000 });
+  } catch {
+    return { reason: `the test cluster of ${kubeconfig} does not answer; bring it up again with scripts/test-cluster.sh up` };
+  }
+  return { kubeconfig };
+}
+
+let located: ReturnType<typeof locateCluster> | undefined;
+function cluster(): ReturnType<typeof locateCluster> {
+  located ??= locateCluster();
+  return located;
+}
+
+/**
+ * `test` when the cluster is up (and `tools`, e.g. kpt or kustomize, are installed); otherwise a suite whose tests
+ * are skipped with the reason printed, or under CI=true one failing test that says why.
+ */
+export function testWithCluster(tools: readonly string[] = []): TestFn {
+  const state = cluster();
+  if ('kubeconfig' in state) return testWithTools(tools);
+  const reason = `${state.reason}; ${CLUSTER_INSTALL_HINT}`;
+  if (process.env.CI === 'true') {
+    test('the test cluster is up', (t) => {
+      t.fail(reason);
+    });
+  } else {
+    console.error(`[skip] ${reason}`);
+  }
+  return testWithTools([`test-cluster (${state.reason})`], CLUSTER_INSTALL_HINT);
+}
+
+export function kubeconfigPath(): string {
+  const state = cluster();
+  if (!('kubeconfig' in state)) throw new Error(state.reason);
+  return state.kubeconfig;
+}
+
+export interface Outcome {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface KubectlOptions {
+  readonly namespace?: string;
+  /** Text on stdin (`-f -`). */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+/** kubectl against the test cluster; never throws on a non-zero exit (check `exitCode`). */
+export async function kubectl(args: readonly string[], options: KubectlOptions = {}): Promise<Outcome> {
+  const namespace = options.namespace ? ['--namespace', options.namespace] : [];
+  const result = await execa(kubectlPath() ?? 'kubectl', ['--kubeconfig', kubeconfigPath(), ...namespace, ...args], {
+    input: options.input,
+    reject: false,
+    timeout: options.timeoutMs ?? 120_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** kubectl that must succeed: its stdout, or an error with stderr. */
+export async function kubectlOk(args: readonly string[], options: KubectlOptions = {}): Promise<string> {
+  const outcome = await kubectl(args, options);
+  if (outcome.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${outcome.exitCode}): ${outcome.stderr.trim()}`);
+  return outcome.stdout;
+}
+
+export type Manifest = Record<string, unknown>;
+
+/** YAML text of several manifests (objects or YAML text) as one multi-document stream. */
+export function toManifestYaml(manifests: readonly (Manifest | string)[]): string {
+  return manifests.map((item) => (typeof item === 'string' ? item : stringify(item, { aliasDuplicateObjects: false }))).join('\n---\n');
+}
+
+/** The warnings the API server sent (admission, Pod Security), one per line, from kubectl's stderr. */
+export function warningsOf(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('Warning: '))
+    .map((line) => line.slice('Warning: '.length));
+}
+
+/** `kubectl apply -f -` (server-side validation strict); returns the warnings. */
+export async function apply(manifests: readonly (Manifest | string)[], namespace: string): Promise<{ stdout: string; warnings: string[] }> {
+  const outcome = await kubectl(['apply', '--validate=strict', '-f', '-'], { namespace, input: toManifestYaml(manifests) });
+  if (outcome.exitCode !== 0) throw new Error(`kubectl apply failed (${outcome.exitCode}): ${outcome.stderr.trim()}`);
+  return { stdout: outcome.stdout, warnings: warningsOf(outcome.stderr) };
+}
+
+/** `kubectl apply --dry-run=server --validate=strict -f -`: the outcome with the warnings, nothing stored. */
+export async function applyDryRun(manifests: readonly (Manifest | string)[], namespace: string): Promise<Outcome & { warnings: string[] }> {
+  const outcome = await kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { namespace, input: toManifestYaml(manifests) });
+  return { ...outcome, warnings: warningsOf(outcome.stderr) };
+}
+
+/** `kubectl get KIND NAME -o json`, parsed. */
+export async function getJson<T = Manifest>(kind: string, name: string, namespace?: string): Promise<T> {
+  return JSON.parse(await kubectlOk(['get', kind, name, '-o', 'json'], { namespace })) as T;
+}
+
+/** `kubectl wait --for=CONDITION KIND/NAME`; on timeout the error carries `kubectl describe` of it. */
+export async function waitFor(target: string, condition: string, namespace: string, timeoutSeconds = 120): Promise<void> {
+  const outcome = await kubectl(['wait', `--for=${condition}`, `--timeout=${timeoutSeconds}s`, target], { namespace, timeoutMs: (timeoutSeconds + 30) * 1000 });
+  if (outcome.exitCode !== 0) {
+    const describe = await kubectl(['describe', target], { namespace });
+    throw new Error(`${target} did not become ${condition} in ${timeoutSeconds} s: ${outcome.stderr.trim()}\n${describe.stdout}`);
+  }
+}
+
+export const waitForPodReady = (pod: string, namespace: string, timeoutSeconds = 120): Promise<void> => waitFor(`pod/${pod}`, 'condition=Ready', namespace, timeoutSeconds);
+export const waitForPodSucceeded = (pod: string, namespace: string, timeoutSeconds = 120): Promise<void> => waitFor(`pod/${pod}`, 'jsonpath={.status.phase}=Succeeded', namespace, timeoutSeconds);
+export const waitForJobComplete = (job: string, namespace: string, timeoutSeconds = 180): Promise<void> => waitFor(`job/${job}`, 'condition=Complete', namespace, timeoutSeconds);
+export const waitForDeploymentAvailable = (deployment: string, namespace: string, timeoutSeconds = 180): Promise<void> =>
+  waitFor(`deployment/${deployment}`, 'condition=Available', namespace, timeoutSeconds);
+
+/** `kubectl exec POD -c CONTAINER -- COMMAND...`; never throws on the command's exit code. */
+export function exec(pod: string, container: string, command: readonly string[], namespace: string): Promise<Outcome> {
+  return kubectl(['exec', pod, '-c', container, '--', ...command], { namespace });
+}
+
+/** A container's log (`--previous` for the last terminated instance). */
+export function logs(pod: string, container: string, namespace: string, options: { previous?: boolean } = {}): Promise<string> {
+  return kubectlOk(['logs', pod, '-c', container, ...(options.previous ? ['--previous'] : [])], { namespace });
+}
+
+export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
+
+export interface NamespaceOptions {
+  /** Pod Security `enforce` level (default restricted). */
+  readonly enforce?: PodSecurityLevel;
+  /** Pod Security `warn` and `audit` level (default restricted). */
+  readonly warn?: PodSecurityLevel;
+}
+
+let namespaceCounter = 0;
+
+/** Creates a namespace with Pod Security labels; returns its name. */
+export async function createNamespace(prefix: string, options: NamespaceOptions = {}): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++namespaceCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  const warn = options.warn ?? 'restricted';
+  const labels = { 'pod-security.kubernetes.io/enforce': options.enforce ?? 'restricted', 'pod-security.kubernetes.io/warn': warn, 'pod-security.kubernetes.io/audit': warn };
+  await kubectlOk(['apply', '-f', '-'], { input: toManifestYaml([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }]) });
+  // The ServiceAccount controller makes `default` shortly after; pods are refused until it exists.
+  for (let i = 0; i < 100; i++) {
+    if ((await kubectl(['get', 'serviceaccount', 'default'], { namespace: name })).exitCode === 0) return name;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`namespace ${name} got no default ServiceAccount`);
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl(['delete', 'namespace', name, '--wait=false', '--ignore-not-found']);
+}
+
+/**
+ * A namespace made before a test file's tests and deleted after them (`ns.name` inside tests). With a test
+ * title prefix and `t`-less use, it is the per-file fixture most suites want.
+ */
+export function clusterNamespace(suite: TestFn, prefix: string, options: NamespaceOptions = {}): { readonly name: string } {
+  const fixture = { name: '' };
+  suite.before(async () => {
+    fixture.name = await createNamespace(prefix, options);
+  });
+  suite.after.always(async () => {
+    if (fixture.name) await deleteNamespace(fixture.name);
+  });
+  return {
+    get name() {
+      if (!fixture.name) throw new Error('clusterNamespace is used before its test.before hook ran');
+      return fixture.name;
+    },
+  };
+}
+
+/** A fresh host directory for a hostPath PersistentVolume or a hostPath volume, writable by any pod UID. */
+export function hostVolume(name: string, mode = 0o777): string {
+  const dir = join(CLUSTER.volumesDir, `${name}-${process.pid}-${++namespaceCounter}`);
+  mkdirSync(dir, { recursive: true, mode });
+  execFileSync('chmod', [mode.toString(8), dir]);
+  return dir;
+}
+
+/** A PersistentVolume backed by a host directory, pre-bound to the claim `claimName` in `namespace`. */
+export function persistentVolume(options: {
+  name: string;
+  hostPath: string;
+  claimName: string;
+  namespace: string;
+  size?: string;
+  accessModes?: string[];
+  storageClassName?: string;
+}): Manifest {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: options.name },
+    spec: {
+      capacity: { storage: options.size ?? '1Gi' },
+      accessModes: options.accessModes ?? ['ReadWriteMany'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: options.storageClassName ?? '',
+      claimRef: { namespace: options.namespace, name: options.claimName },
+      hostPath: { path: options.hostPath, type: 'Directory' },
+    },
+  };
+}
+
+/**
+ * Runs the function (in-process: the same code as the bundle) over manifests with a GitCache config: the
+ * rendered items, or an error with the function's results.
+ */
+export function renderWithFunction(manifests: readonly Manifest[], config: Manifest): Manifest[] {
+  const { items, results, outcome } = inject(manifests, config);
+  if (outcome.exitCode !== 0) throw new Error(`the function failed (${outcome.exitCode}): ${JSON.stringify(results)}`);
+  return items.filter((item) => (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['config.kubernetes.io/local-config'] !== 'true');
+}
+
+/** A pod's containers' restart counts and states, for assertion messages. */
+export async function describePod(pod: string, namespace: string): Promise<string> {
+  return (await kubectl(['describe', 'pod', pod], { namespace })).stdout;
+}
+
+export type { ExecutionContext };
