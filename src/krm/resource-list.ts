@@ -151,6 +151,7 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
   const itemsPair = (root as YAMLMap<Node, Node>).items.find((pair) => isScalar(pair.key) && pair.key.value === 'items');
   const itemsNode = itemsPair?.value ?? null;
   const positions = new Map<Item, number>();
+  let appendsItems = false;
   if (itemsNode !== null && !isNullScalar(itemsNode)) {
     if (!isSeq(itemsNode)) throw new WireFormatError('ResourceList.items must be a list');
     (itemsNode as YAMLSeq<Node>).items.forEach((item, position) => {
@@ -167,13 +168,14 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
       if (!items) return;
       if (stale.size > 0) items.removeWhere((_value, position) => stale.has(position));
       items.push(...fresh);
+      appendsItems = fresh.length > 0;
     },
     print: (results, unchanged = false) => {
       // Printing unchanged items: a fresh view of the same text, carrying only the results.
       const output = unchanged ? new SourceDocument(text, index, source.roots) : source;
       const outputRoot = unchanged ? output.mapHandle(root) : rootHandle;
       outputRoot.delete('results');
-      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)), resultsBefore(text, root));
+      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)), appendsItems && !unchanged ? undefined : resultsBefore(text, root));
       const edits = new TextEdits(text);
       output.collect(edits);
       return edits.apply();
@@ -183,7 +185,8 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
 
 /**
  * Results go at the end, except after items that end the input without a line break: text after a block
- * scalar there would change its value ("abc" would become "abc\n"), so they go before `items` instead.
+ * scalar there would change its value ("abc" would become "abc\n"), so they go before `items` instead (unless
+ * items are appended anyway: the scalar then becomes `|-`, and the output ends with a line break).
  */
 function resultsBefore(text: string, root: YAMLMap): string | undefined {
   if (text.endsWith('\n') || root.flow) return undefined;

@@ -197,32 +197,15 @@ const CASES: Case[] = [
     maxSeconds: 20,
     maxMiB: 300,
   },
-  {
-    name: 'raw control character',
-    input: () => resourceList('- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: "a\u0007b"}\n'),
-    exitCode: 1,
-    stderr: /control character U\+0007 at line 13, column 22/,
-    maxSeconds: 20,
-    maxMiB: 300,
-  },
-  {
-    name: 'recursive alias',
-    input: () => resourceList('- &r {apiVersion: v1, kind: ConfigMap, metadata: {name: x}, data: {self: *r}}\n'),
-    exitCode: 1,
-    stderr: /the alias \*r is inside the node it names/,
-    check: resultsOnly,
-    maxSeconds: 20,
-    maxMiB: 300,
-  },
-  {
-    name: 'undefined alias',
-    input: () => resourceList('- {apiVersion: v1, kind: ConfigMap, metadata: {name: x}, data: *nowhere}\n'),
-    exitCode: 1,
-    stderr: /the alias \*nowhere names no anchor defined before it/,
-    check: resultsOnly,
-    maxSeconds: 20,
-    maxMiB: 300,
-  },
+  ...(
+    [
+      ['raw control character', '- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: "a\u0007b"}\n', /control character U\+0007 at line 13, column 22/],
+      ['recursive alias', '- &r {apiVersion: v1, kind: ConfigMap, metadata: {name: x}, data: {self: *r}}\n', /the alias \*r is inside the node it names/],
+      ['undefined alias', '- {apiVersion: v1, kind: ConfigMap, metadata: {name: x}, data: *nowhere}\n', /the alias \*nowhere names no anchor defined before it/],
+    ] as const
+  ).map(
+    ([name, items, stderr]): Case => ({ name, input: () => resourceList(items), exitCode: 1, stderr, check: resultsOnly, maxSeconds: 20, maxMiB: 300 }),
+  ),
   {
     name: 'forged status annotation naming the user\'s own container, volume and env var',
     input: () =>
