@@ -42,6 +42,10 @@ declare -A APT_TOOLS=(
   [flock]=util-linux
   [setpriv]=util-linux
   [dash]=dash
+  # the clone helper runs in minimal images: the tests run it under busybox sh (and busybox wget)
+  [busybox]=busybox
+  [nsenter]=util-linux
+  [curl]=curl
   [ssh-keygen]=openssh-client
   # htpasswd hashes and the TLS certificate of the smart HTTP test server
   [openssl]=openssl

@@ -4,19 +4,16 @@
 // Upstreams: a public repo on `git daemon`, and a private one on smart HTTP behind basic auth whose password
 // exists only in the cache container's Secret volume.
 import test from 'ava';
-import { execa } from 'execa';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { mirrorPath } from '../../src/shared/repo-url.js';
 import { AGENT_UID, CACHE_CONTAINER_NAME, INIT_CONTAINER_NAME, VOLUME_NAME } from '../../src/shared/names.js';
 import { freePort, git, makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
-import { describePodRun, podRunnerUnavailableReason, runPod, type Container, type PodSpec } from '../support/pod-runner.js';
+import { describePodRun, podRunnerUnavailableReason, renderJobPodSpec, runPod, type Container, type PodSpec } from '../support/pod-runner.js';
 import { startSmartHttp, type SmartHttpServer } from '../support/servers/smart-http.js';
 import { removeDir } from '../support/servers/process.js';
-import { REPO_ROOT, findTool, testWithTools } from '../support/tools.js';
+import { testWithTools } from '../support/tools.js';
 
-const FUNCTION = join(REPO_ROOT, 'function', 'inject-git-cache');
 const MODES = ['sidecar', 'init', 'legacy-sidecar'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -97,65 +94,42 @@ test.after.always(async () => {
 
 /** The Job, through `kpt fn eval --exec` with the real function, in `mode`; returns its pod spec. */
 async function renderJob(f: Fixture, mode: Mode, metricsPort: number): Promise<PodSpec> {
-  const packageDir = tempDir(`pod-render-${mode}`);
-  const configDir = tempDir(`pod-config-${mode}`);
-  try {
-    const appUrl = f.daemon.url('app.git');
-    const privateUrl = f.http.url('private.git');
-    writeFileSync(
-      join(packageDir, 'job.yaml'),
-      stringify({
-        apiVersion: 'batch/v1',
-        kind: 'Job',
-        metadata: { name: 'clone', labels: { 'git-cache.enabled': 'true' } },
+  const appUrl = f.daemon.url('app.git');
+  const privateUrl = f.http.url('private.git');
+  const job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    // This Job checks the --reference-if-able path (upstream reachable, its own clone settings), so it keeps
+    // git's configuration its own; test/e2e/clone-from-cache.test.ts proves transparent mode.
+    metadata: { name: 'clone', labels: { 'git-cache.enabled': 'true' }, annotations: { 'git-cache.dev/transparent': 'false' } },
+    spec: {
+      template: {
         spec: {
-          template: {
-            spec: {
-              restartPolicy: 'Never',
-              containers: [
-                {
-                  name: 'app',
-                  image: 'registry.example.com/builder:1.0.0',
-                  command: ['sh', '-c', APP_SCRIPT],
-                  env: [
-                    { name: 'APP_URL', value: appUrl },
-                    { name: 'PRIVATE_URL', value: privateUrl },
-                  ],
-                },
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'app',
+              image: 'registry.example.com/builder:1.0.0',
+              command: ['sh', '-c', APP_SCRIPT],
+              env: [
+                { name: 'APP_URL', value: appUrl },
+                { name: 'PRIVATE_URL', value: privateUrl },
               ],
             },
-          },
-        },
-      }),
-    );
-    const fnConfig = join(configDir, 'gitcache.yaml');
-    writeFileSync(
-      fnConfig,
-      stringify({
-        apiVersion: 'git-cache.dev/v1alpha1',
-        kind: 'GitCache',
-        metadata: { name: 'git-cache' },
-        spec: {
-          repos: [
-            { url: appUrl, name: 'app' },
-            { url: privateUrl, name: 'private', httpsSecretName: 'private-https' },
           ],
-          mode,
-          metricsPort,
-          refreshInterval: '2s',
         },
-      }),
-    );
-    const rendered = await execa(findTool('kpt') ?? 'kpt', ['fn', 'eval', packageDir, '--exec', FUNCTION, '--fn-config', fnConfig, '-o', 'stdout'], { reject: false });
-    if (rendered.exitCode !== 0) throw new Error(`kpt fn eval failed: ${rendered.stderr}`);
-    const list = parse(rendered.stdout) as { items: Array<{ kind: string; spec: { template: { spec: PodSpec } } }> };
-    const job = list.items.find((item) => item.kind === 'Job');
-    if (!job) throw new Error(`no Job in kpt output:\n${rendered.stdout}`);
-    return job.spec.template.spec;
-  } finally {
-    removeDir(packageDir);
-    removeDir(configDir);
-  }
+      },
+    },
+  };
+  return renderJobPodSpec(job, {
+    repos: [
+      { url: appUrl, name: 'app' },
+      { url: privateUrl, name: 'private', httpsSecretName: 'private-https' },
+    ],
+    mode,
+    metricsPort,
+    refreshInterval: '2s',
+  });
 }
 
 function results(stdout: string): Map<string, string> {
@@ -221,7 +195,7 @@ for (const mode of MODES) {
     t.notRegex(found.get('clone_ref_output') ?? '', /Could not add alternate|is not a local repository|reference repository/i, report);
     t.is(found.get('clone_helper_exit'), '0', report);
     t.is(found.get('clone_helper_alternates'), `${ref}/objects`, report);
-    t.regex(found.get('clone_helper_output') ?? '', /--reference-if-able/, report);
+    t.regex(found.get('clone_helper_output') ?? '', /from \/git-cache\/\w+\.git without contacting upstream; objects borrowed from the mirror/, report);
     t.is(found.get('clone_helper_head'), found.get('clone_ref_head'));
 
     // The private repo: the app cannot reach it upstream (no credentials), yet its mirror is there, so the

@@ -32,17 +32,17 @@ export interface SmartHttpOptions {
   readonly password: string;
   /** Serve https with a fresh self-signed certificate for 127.0.0.1 (clients trust it through `caFile`). */
   readonly tls?: boolean;
-  /** Listen address: 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP) for pods (plain http only). */
+  /** Listen address: 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP) or a pod network's gateway for pods (the TLS certificate names it). */
   readonly host?: string;
 }
 
 /** A self-signed certificate valid for IP 127.0.0.1; returns [certificate, key] paths. */
-function selfSignedCertificate(dir: string): [string, string] {
+function selfSignedCertificate(dir: string, host: string): [string, string] {
   const cert = join(dir, 'tls.crt');
   const key = join(dir, 'tls.key');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${host}`, '-addext', `subjectAltName=IP:${host}`, '-keyout', key, '-out', cert],
     { stdio: 'ignore' },
   );
   return [cert, key];
@@ -78,7 +78,7 @@ export async function startSmartHttp(options: SmartHttpOptions): Promise<SmartHt
     await waitFor('fcgiwrap socket', () => (existsSync(socket) ? true : undefined), 10_000);
     const accessLog = join(dir, 'access.log');
     const errorLog = join(dir, 'error.log');
-    const tls = options.tls === true ? selfSignedCertificate(dir) : undefined;
+    const tls = options.tls === true ? selfSignedCertificate(dir, host) : undefined;
     const scheme = tls ? 'https' : 'http';
     const readLogs = (): string =>
       [accessLog, errorLog, fcgiLog, join(dir, 'nginx.out')].map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : '')).join('\n');
