@@ -47,10 +47,18 @@ interface ItemContext {
   readonly templatePath: readonly string[];
 }
 
+// Label and annotation maps are read several times per item; the plain data is shared, so convert each once.
+const stringRecords = new WeakMap<object, Record<string, string>>();
+
 /** A string map (labels, annotations) as plain own properties: `__proto__` is a key like any other. */
 function stringRecord(value: unknown): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
-  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : typeof entry === 'object' ? JSON.stringify(entry) : String(entry)]));
+  let record = stringRecords.get(value);
+  if (!record) {
+    record = Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : typeof entry === 'object' ? JSON.stringify(entry) : String(entry)]));
+    stringRecords.set(value, record);
+  }
+  return record;
 }
 
 function describeItem(item: Item): { ref: ResourceRef; file: KrmResult['file'] } {
