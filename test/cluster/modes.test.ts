@@ -21,12 +21,14 @@ import {
   getJson,
   hostVolume,
   kubectlOk,
+  logFacts,
   logs,
   persistentVolume,
   renderWithFunction,
   testWithCluster,
   waitForDeploymentAvailable,
   waitForJobComplete,
+  UPSTREAM_PROBE_JS,
   type Manifest,
 } from '../support/cluster.js';
 import { makeUpstream, type UpstreamRepo } from '../support/git-fixtures.js';
@@ -52,11 +54,6 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-/** A TCP connection to the upstream server: "connected" or the error code (curl would hide ENETUNREACH). */
-const UPSTREAM_PROBE = `const socket = require('node:net').connect(Number(process.env.UPSTREAM_PORT), process.env.UPSTREAM_HOST);
-socket.on('connect', () => { console.log('connected'); socket.destroy(); });
-socket.on('error', (error) => console.log(error.code));`;
-
 const APP_SCRIPT = `
 mkdir -p "$HOME" && git config --global --add safe.directory '*'
 echo "uid=$(id -u)"
@@ -65,7 +62,7 @@ if touch "$GIT_CACHE_DIR/probe" 2>/dev/null; then echo cache_write=allowed; else
 if touch /probe 2>/dev/null; then echo root_write=allowed; else echo root_write=refused; fi
 if [ -e ${CREDENTIALS_DIR} ]; then echo secrets=visible; else echo secrets=absent; fi
 if env | grep -q '${PASSWORD}'; then echo password_in_env=yes; else echo password_in_env=no; fi
-echo "upstream=$(node -e "${UPSTREAM_PROBE}")"
+echo "upstream=$(node -e "${UPSTREAM_PROBE_JS}")"
 git clone -q --shared "$GIT_CACHE_REF" /tmp/app && echo "clone_head=$(git -C /tmp/app rev-parse HEAD)"
 echo done=1
 if [ "$STAY" = 1 ]; then exec sleep 100000; fi
@@ -119,9 +116,6 @@ function config(name: string, spec: Manifest): Manifest {
   return { apiVersion: 'git-cache.dev/v1alpha1', kind: 'GitCache', metadata: { name }, spec: { repos, image: CLUSTER.agentImage, imagePullPolicy: 'Never', ...spec } };
 }
 
-function facts(log: string): Record<string, string> {
-  return Object.fromEntries(log.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-}
 
 async function podOf(selector: string): Promise<string> {
   return kubectlOk(['get', 'pods', '-l', selector, '-o', 'jsonpath={.items[0].metadata.name}'], { namespace: ns.name });
@@ -129,7 +123,7 @@ async function podOf(selector: string): Promise<string> {
 
 async function appFacts(pod: string): Promise<Record<string, string>> {
   for (let i = 0; i < 60; i++) {
-    const seen = facts(await logs(pod, 'app', ns.name));
+    const seen = logFacts(await logs(pod, 'app', ns.name));
     if (seen.done === '1') return seen;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -304,6 +304,25 @@ function annotationsOf(item: Manifest): Record<string, string> | undefined {
   return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
 }
 
+/**
+ * JavaScript for `node -e` in a pod (the agent image has node): one TCP connection to $UPSTREAM_HOST:$UPSTREAM_PORT,
+ * printing `connected` or the error code: ENETUNREACH for a no-upstream UID (git and curl hide the errno, and
+ * transparent mode would send git to the mirror instead).
+ */
+export const UPSTREAM_PROBE_JS = `const socket = require('node:net').connect(Number(process.env.UPSTREAM_PORT), process.env.UPSTREAM_HOST);
+socket.on('connect', () => { console.log('connected'); socket.destroy(); });
+socket.on('error', (error) => console.log(error.code));`;
+
+/** The `key=value` lines of a container's log (what the suites' in-pod scripts print), as a record. */
+export function logFacts(log: string): Record<string, string> {
+  return Object.fromEntries(
+    log
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
 /** A pod's containers' restart counts and states, for assertion messages. */
 export async function describePod(pod: string, namespace: string): Promise<string> {
   return (await kubectl(['describe', 'pod', pod], { namespace })).stdout;
