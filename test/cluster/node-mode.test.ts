@@ -246,8 +246,10 @@ test.serial('the node NetworkPolicy, evaluated by the API server\'s label select
   t.true(admitted.has(`${restricted.name}/lint`), [...admitted].join(' '));
   t.false(admitted.has(`${restricted.name}/unselected`));
   t.false(admitted.has(`${other.name}/outsider`));
+  // gc-refresh: selected pods ask the node agent for a refresh there (GIT_CACHE_ENDPOINT, issue 8).
   t.deepEqual(readers?.ports, [
     { protocol: 'TCP', port: 'gc-metrics' },
+    { protocol: 'TCP', port: 'gc-refresh' },
     { protocol: 'TCP', port: 'git' },
   ]);
   t.is(policy.spec.ingress.length, 1, 'no metrics namespaces given: no other ingress');
