@@ -24,6 +24,7 @@ import {
   getJson,
   kubectl,
   kubectlOk,
+  logFacts,
   logs,
   renderWithFunction,
   testWithCluster,
@@ -65,14 +66,6 @@ test.after.always(async () => {
 
 const acceptedLogins = (): number => (server?.log().match(/Accepted publickey/g) ?? []).length;
 
-function facts(log: string): Record<string, string> {
-  return Object.fromEntries(
-    log
-      .split('\n')
-      .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-}
 
 // The mirror belongs to the node agent's UID 65532; git wants another UID to name it safe (a local clone's
 // upload-pack reads only the global config for that).
@@ -197,7 +190,7 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
   await Promise.all(jobs.map((_, index) => waitForJobComplete(`build-${index}`, ci.name, 600)));
   for (let index = 0; index < JOBS; index++) {
     const pod = (await kubectlOk(['get', 'pods', '-l', `job-name=build-${index}`, '-o', 'jsonpath={.items[0].metadata.name}'], { namespace: ci.name })).trim();
-    const result = facts(await logs(pod, 'build', ci.name));
+    const result = logFacts(await logs(pod, 'build', ci.name));
     t.is(result.uid, String(CLUSTER.noUpstreamUids.first + 100 + index));
     t.is(result.clone_head, main, `job ${index}: ${JSON.stringify(result)}`);
     t.is(result.alternates, `${mirrorPath('/git-cache', url)}/objects`, `job ${index} borrows from the node cache`);
@@ -216,7 +209,7 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
   await waitForPodSucceeded('lint', restricted.name, 180).catch(async (error: unknown) => {
     throw new Error(`${String(error)}\n${await logs('lint', 'lint', restricted.name).catch(() => '')}`);
   });
-  t.is(facts(await logs('lint', 'lint', restricted.name)).clone_head, main);
+  t.is(logFacts(await logs('lint', 'lint', restricted.name)).clone_head, main);
   t.is(acceptedLogins(), 1);
 });
 
