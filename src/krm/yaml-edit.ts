@@ -252,6 +252,7 @@ abstract class NodeState {
 
   /** The anchored nodes, this one and its ancestors, that an alias elsewhere also names. */
   sharedAncestors(): Node[] {
+    if (this.source.index.aliased.size === 0) return [];
     const nodes = [this.node];
     for (let parent = this.parent; parent; parent = parent.state.parent) nodes.push(parent.state.node);
     return nodes.filter((node) => this.source.index.aliased.has(node));
@@ -337,6 +338,21 @@ function keyText(pair: Pair<Node, Node>, index: StreamIndex): string {
   return keyString(pair.key, index);
 }
 
+/** A mapping's own pairs (not merged ones) by key, built once per node: the source's nodes never change. */
+const PAIRS_BY_KEY = Symbol('pairs by key');
+type IndexedMap = YAMLMap<Node, Node> & { [PAIRS_BY_KEY]?: Map<string, Pair<Node, Node>> };
+
+function pairsByKey(node: YAMLMap<Node, Node>, index: StreamIndex): Map<string, Pair<Node, Node>> {
+  const indexed = node as IndexedMap;
+  let pairs = indexed[PAIRS_BY_KEY];
+  if (!pairs) {
+    pairs = new Map();
+    for (const pair of node.items) if (!isMergeKey(pair.key)) pairs.set(keyText(pair, index), pair);
+    indexed[PAIRS_BY_KEY] = pairs;
+  }
+  return pairs;
+}
+
 class RealMap implements MapHandle {
   readonly kind = 'map';
   private state: MapState | undefined;
@@ -363,7 +379,7 @@ class RealMap implements MapHandle {
 
   /** The own pair for `key` (not one merged in), deleted or not. */
   private ownPair(key: string): Pair<Node, Node> | undefined {
-    return this.node.items.find((pair) => !isMergeKey(pair.key) && keyText(pair, this.source.index) === key);
+    return pairsByKey(this.node, this.source.index).get(key);
   }
 
   /** The own pair for `key`, unless deleted. */

@@ -164,7 +164,7 @@ const CASES: Case[] = [
     maxMiB: 400,
   },
   {
-    name: 'too many tokens for the byte limit (1,000,000 one-digit entries with --max-input-bytes 2000000)',
+    name: 'too many tokens for the byte limit (1,000,000 one-digit entries with --max-input-bytes 2100000)',
     input: () => resourceList(configMapWith(`many: [${Array(1_000_000).fill('1').join(',')}]`)),
     args: ['--max-input-bytes', '2100000'],
     exitCode: 1,
