@@ -515,7 +515,8 @@ class BlockReader {
       rest = text.indexOf('\n', rest);
       if (rest < 0) rest = length;
     }
-    if (rest >= length) throw DECLINE;
+    // Text after the header other than a comment, or no line after it: left to yaml.
+    if (text.charCodeAt(rest) !== NL) throw DECLINE;
     const contentStart = this.endLine(rest);
     // Leading empty lines, then the first line with content sets the indentation.
     let line = contentStart;
