@@ -1,16 +1,16 @@
 /**
  * A direct reader for the block-style YAML that KRM tools exchange (kyaml, go-yaml and `yaml` output, helm
  * templates, most hand-written manifests): block mappings and sequences, plain and one-line quoted scalars,
- * literal and folded block scalars, empty `{}` and `[]`, comments. It builds the nodes yaml's Composer builds
- * for the same text (same classes, values, styles and ranges: everything the function reads from a node), in
- * one pass over the characters, without yaml's tokens and syntax tree, which are most of what reading with
- * yaml costs.
+ * literal and folded block scalars, flow collections on one line (`[a, "b"]`, `{k: v}`), comments, streams of
+ * documents. It builds the nodes yaml's Composer builds for the same text (same classes, values, styles and
+ * ranges: everything the function reads from a node), in one pass over the characters, without yaml's tokens
+ * and syntax tree, which are most of what reading with yaml costs.
  *
  * Anything else it declines (returns undefined), and the caller reads the input with yaml: anchors, aliases,
- * tags, directives, document markers, flow collections with content, quoted or plain scalars over several
- * lines, explicit keys, tabs, CR line ends, a byte order mark, and every input yaml would report an error for.
- * test/unit/krm/yaml-block-read.test.ts checks, on generated and real inputs, that whatever it accepts yaml
- * reads without error into the same nodes, and that it counts the same tokens.
+ * tags, directives, `...` and content on a `---` line, flow collections and quoted or plain scalars over
+ * several lines, explicit keys, tabs, CR line ends, a byte order mark, and every input yaml would report an
+ * error for. test/unit/krm/yaml-block-read.test.ts checks, on generated and real inputs, that whatever it
+ * accepts yaml reads without error into the same nodes, and that it counts the same tokens.
  *
  * Comments matter to ranges, as yaml's parser attaches them: comment lines more indented than the collection
  * right after a scalar value belong to that value; comment lines after the last entry of an indented collection
@@ -47,6 +47,7 @@ const RBRACKET = 93;
 const LBRACE = 123;
 const PIPE = 124;
 const RBRACE = 125;
+const COMMA = 44;
 
 /** Thrown (one shared object: no stack trace to capture) when the input leaves the subset. */
 const DECLINE = { declined: true };
@@ -55,15 +56,15 @@ const DECLINE = { declined: true };
 const OUTSIDE_SUBSET = /[\t\r\uFEFF]/;
 
 /**
- * Reads `text` as one block-style document, or returns undefined when it is not one this reader handles (the
+ * Reads `text` as a stream of block-style documents, or returns undefined when it is not one this reader handles (the
  * caller then reads it with yaml, which also reports the errors). Nesting deeper than `maxDepth` is declined.
  */
 export function readBlockYaml(text: string, maxDepth: number): BlockReadResult | undefined {
   if (OUTSIDE_SUBSET.test(text)) return undefined;
   try {
     const reader = new BlockReader(text, maxDepth);
-    const doc = reader.read();
-    return { docs: [doc], tokens: reader.tokens };
+    const docs = reader.read();
+    return { docs, tokens: reader.tokens };
   } catch (error) {
     if (error === DECLINE) return undefined;
     throw error;
@@ -152,7 +153,7 @@ function plainStarts(text: string, offset: number): boolean {
     case 37: // %
     case 64: // @
     case 96: // `
-    case 44: // ,
+    case COMMA:
     case SPACE:
     case NL:
       return false;
@@ -172,6 +173,8 @@ class BlockReader {
   private nextIndent = -1;
   /** Where the next content line's content starts (after its indentation), or the end of the input. */
   private nextPos = 0;
+  /** The line at `nextPos` is a document start marker (`---`): what was read ends there, as at the end of the input. */
+  private atDocumentStart = false;
   /** The deepest comment line between the last value and the next content line that no value took (-1: none). */
   private trailComment = -1;
   /** The last value read was empty (`key:`): what follows it is yaml's separator, not a trailing comment. */
@@ -186,16 +189,38 @@ class BlockReader {
     this.length = text.length;
   }
 
-  read(): ParsedDocument {
+  read(): ParsedDocument[] {
+    const docs: ParsedDocument[] = [];
     this.scanGap(0, -1);
-    // Nothing but comments, or a root indented or in another shape: left to yaml.
-    if (this.nextIndent !== 0) throw DECLINE;
-    const docStart = this.nextPos;
+    // Nothing but comments: left to yaml.
+    if (this.nextIndent < 0 && !this.atDocumentStart) throw DECLINE;
     this.tokens++; // the document start yaml's lexer marks
-    const root = this.isDashAt(docStart) ? this.readSeq(0, docStart, 1) : this.readMap(0, docStart, 1);
-    if (this.nextIndent >= 0) throw DECLINE;
-    const contentEnd = (root.range as [number, number, number])[2];
-    return { contents: root, range: [docStart, contentEnd, this.lastValueEmpty ? contentEnd : this.length] };
+    for (;;) {
+      const docStart = this.nextPos;
+      if (this.atDocumentStart) {
+        // `---` and its line: a document follows, or the document is empty.
+        this.tokens++;
+        let end = docStart + 3;
+        while (this.text.charCodeAt(end) === SPACE) end++;
+        if (end > docStart + 3) this.tokens++;
+        this.scanGap(this.endLine(end), -1);
+        if (this.nextIndent < 0) {
+          // An empty document: an empty scalar after the marker, whose range takes the comments after it.
+          const contentEnd = this.trailComment >= 0 ? this.nextPos : end;
+          docs.push({ contents: scalar('', 'PLAIN', end, end, contentEnd), range: [docStart, contentEnd, contentEnd] });
+          if (this.atDocumentStart) continue;
+          return docs;
+        }
+      }
+      // A root indented or in another shape: left to yaml.
+      if (this.nextIndent !== 0) throw DECLINE;
+      const root = this.isDashAt(this.nextPos) ? this.readSeq(0, this.nextPos, 1) : this.readMap(0, this.nextPos, 1);
+      if (this.nextIndent >= 0) throw DECLINE;
+      const contentEnd = (root.range as [number, number, number])[2];
+      // What follows the root up to the next document belongs to the document, unless the root ends in an empty value.
+      docs.push({ contents: root, range: [docStart, contentEnd, this.lastValueEmpty ? contentEnd : this.nextPos] });
+      if (!this.atDocumentStart) return docs;
+    }
   }
 
   private isDashAt(offset: number): boolean {
@@ -241,18 +266,32 @@ class BlockReader {
         this.tokens++;
         line = content + 1;
       } else {
-        // A document marker or directive at the start of a line: more than one document, left to yaml.
-        if (content === line && (code === DASH || code === DOT) && /^(?:---|\.\.\.)(?:[ \n]|$)/.test(text.slice(content, content + 4))) throw DECLINE;
-        this.nextIndent = content - line;
-        this.nextPos = content;
         this.trailComment = trail;
+        this.nextPos = content;
+        this.atDocumentStart = content === line && (code === DASH || code === DOT) && this.isDocumentMarker(content);
+        this.nextIndent = this.atDocumentStart ? -1 : content - line;
         return absorbedEnd;
       }
     }
     this.nextIndent = -1;
     this.nextPos = length;
+    this.atDocumentStart = false;
     this.trailComment = trail;
     return absorbedEnd;
+  }
+
+  /**
+   * Whether a line starting at `start` with `-` or `.` is a document marker: `---` alone on its line (a
+   * document start) is; `...`, and `---` with content after it, are declined.
+   */
+  private isDocumentMarker(start: number): boolean {
+    const { text } = this;
+    const marker = text.slice(start, start + 3);
+    if ((marker !== '---' && marker !== '...') || !isBlankAt(text, start + 3)) return false;
+    let end = start + 3;
+    while (text.charCodeAt(end) === SPACE) end++;
+    if (marker === '...' || (end < this.length && text.charCodeAt(end) !== NL)) throw DECLINE;
+    return true;
   }
 
   /** The range end of a collection at `column` whose last entry ends at `lastEnd`, taking trailing comments it owns. */
@@ -419,12 +458,8 @@ class BlockReader {
       }
       case LBRACE:
       case LBRACKET: {
-        // Only an empty `{}` or `[]`.
-        if (text.charCodeAt(start + 1) !== (code === LBRACE ? RBRACE : RBRACKET)) throw DECLINE;
-        end = start + 2;
-        node = code === LBRACE ? new YAMLMap() : new YAMLSeq();
-        (node as YAMLMap | YAMLSeq).flow = true;
-        this.tokens += 2;
+        node = this.readFlowCollection(start, depth + 1);
+        end = this.flowEnd;
         break;
       }
       default: {
@@ -450,6 +485,117 @@ class BlockReader {
     // A deeper line after a complete value: a scalar continued over lines, or an error; left to yaml.
     if (this.nextIndent > column) throw DECLINE;
     return node;
+  }
+
+  /** Offset just after the closing bracket of the flow collection read last. */
+  private flowEnd = 0;
+
+  /**
+   * A flow collection (`[a, "b"]`, `{k: v}`, nested ones) that opens at `start` and closes on the same line;
+   * sets `flowEnd`. Entries are scalars or flow collections; a pair in a list, a key without a value, an empty
+   * entry, a comment or a line break inside: left to yaml.
+   */
+  private readFlowCollection(start: number, depth: number): YAMLMap | YAMLSeq {
+    if (depth > this.maxDepth) throw DECLINE;
+    const { text } = this;
+    const isMap = text.charCodeAt(start) === LBRACE;
+    const close = isMap ? RBRACE : RBRACKET;
+    const collection = isMap ? new YAMLMap() : new YAMLSeq();
+    collection.flow = true;
+    this.tokens++;
+    let at = this.skipFlowSpaces(start + 1);
+    while (text.charCodeAt(at) !== close) {
+      if (isMap) {
+        const key = this.readFlowScalar(at, true);
+        at = this.skipFlowSpaces(this.flowEnd);
+        // `key :`, or a key without a value: left to yaml.
+        if (text.charCodeAt(at) !== COLON || at !== (key.range as number[])[1]) throw DECLINE;
+        this.tokens++;
+        const afterColon = at + 1;
+        at = this.skipFlowSpaces(afterColon);
+        const code = text.charCodeAt(at);
+        let value: Node;
+        if (code === COMMA || code === close) value = scalar('', 'PLAIN', at, at, at);
+        else {
+          value = this.readFlowEntry(at, depth);
+          at = this.skipFlowSpaces(this.flowEnd);
+          (value.range as [number, number, number])[2] = at;
+        }
+        (collection as YAMLMap).items.push(new Pair(key, value));
+      } else {
+        const item = this.readFlowEntry(at, depth);
+        at = this.skipFlowSpaces(this.flowEnd);
+        (item.range as [number, number, number])[2] = at;
+        (collection as YAMLSeq).items.push(item);
+      }
+      const code = text.charCodeAt(at);
+      if (code === COMMA) {
+        this.tokens++;
+        at = this.skipFlowSpaces(at + 1);
+      } else if (code !== close) throw DECLINE;
+    }
+    this.tokens++;
+    this.flowEnd = at + 1;
+    return collection;
+  }
+
+  private skipFlowSpaces(from: number): number {
+    let at = from;
+    while (this.text.charCodeAt(at) === SPACE) at++;
+    if (at > from) this.tokens++;
+    return at;
+  }
+
+  /** An entry of a flow collection at `start`: a scalar or a flow collection; sets `flowEnd`. */
+  private readFlowEntry(start: number, depth: number): Node {
+    const code = this.text.charCodeAt(start);
+    if (code === LBRACE || code === LBRACKET) {
+      const node = this.readFlowCollection(start, depth + 1);
+      node.range = [start, this.flowEnd, this.flowEnd];
+      return node;
+    }
+    return this.readFlowScalar(start, false);
+  }
+
+  /** A quoted or plain scalar in a flow collection, as a key or a value; sets `flowEnd`. */
+  private readFlowScalar(start: number, isKey: boolean): Scalar {
+    const { text, length } = this;
+    const code = text.charCodeAt(start);
+    if (code === DQUOTE || code === SQUOTE) {
+      const close = code === DQUOTE ? this.closingDoubleQuote(start) : this.closingSingleQuote(start);
+      if (close < 0) throw DECLINE;
+      this.tokens++;
+      this.flowEnd = close + 1;
+      // A `:` right after a quoted entry of a list makes a pair: left to yaml.
+      if (!isKey && text.charCodeAt(close + 1) === COLON) throw DECLINE;
+      const value = code === DQUOTE ? decodeDoubleQuoted(text, start + 1, close) : text.slice(start + 1, close).replaceAll("''", "'");
+      return scalar(value, code === DQUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', start, close + 1, close + 1);
+    }
+    if (!plainStarts(text, start)) throw DECLINE;
+    let last = start;
+    let index = start;
+    for (; index < length; index++) {
+      const char = text.charCodeAt(index);
+      if (char === COMMA || char === LBRACKET || char === RBRACKET || char === LBRACE || char === RBRACE || char === NL) break;
+      if (char === SPACE) {
+        if (text.charCodeAt(index + 1) === HASH) throw DECLINE;
+        continue;
+      }
+      if (char === COLON) {
+        const next = text.charCodeAt(index + 1);
+        if (isBlankAt(text, index + 1) || next === COMMA || next === LBRACKET || next === RBRACKET || next === LBRACE || next === RBRACE) {
+          // The end of a key; in a list, a pair: left to yaml.
+          if (!isKey) throw DECLINE;
+          break;
+        }
+      }
+      last = index;
+    }
+    // A line break (or the end) inside the collection: left to yaml.
+    if (index >= length || text.charCodeAt(index) === NL) throw DECLINE;
+    this.tokens += 2;
+    this.flowEnd = last + 1;
+    return scalar(text.slice(start, last + 1), 'PLAIN', start, last + 1, last + 1);
   }
 
   /** The end of a plain value starting at `start` (before a comment and trailing spaces). */

@@ -26,7 +26,7 @@ function declined(t: import('ava').ExecutionContext, text: string): void {
   t.is(readBlockYaml(text, DEFAULT_READ_LIMITS.maxDepth), undefined, JSON.stringify(text));
 }
 
-test('block mappings and sequences in both layouts, scalars in every one-line style, empty {} and []', (t) => {
+test('block mappings and sequences in both layouts, scalars in every one-line style, flow collections on one line', (t) => {
   for (const text of [
     'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n',
     'items:\n- a: 1\n  b: "two"\n- c\n-   d: \'it\'\'s\'\n',
@@ -34,6 +34,7 @@ test('block mappings and sequences in both layouts, scalars in every one-line st
     'a: "tab\\there \\"q\\" \\u00e9 \\x41 \\U0001F600 \\\\ \\/ \\N"\nb: \'\'\nc: ""\nd: x:y\ne: a#b\nf: http://h:1/p?q=1#f\n',
     '"quoted key": 1\n\'single\': 2\n-dash: 3\n?q: 4\n:c: 5\na b c: 6\n<<: 7\n',
     'a: {}\nb: []\nc:\n- {}\n- []   # empty\n',
+    'args: ["--port", "8080" , on ]\nlabels: {app: web, "tier": db,  empty: }\nnested: [[1, 2], {x: [y]}, {"a":1}, [ ]]\n',
     'a: 1\nb:\nc: 3\nd:   \n',
     'a: 1',
     'a:\n  b:',
@@ -76,15 +77,30 @@ test('literal and folded block scalars with every chomping, blank and more-inden
   }
 });
 
+test('streams: documents after --- lines, empty and comment-only documents, comments between documents', (t) => {
+  for (const text of [
+    '---\n# Source: chart/a.yaml\napiVersion: v1\nkind: A\n# trailing\n---\n# Source: chart/empty.yaml\n---\n# Source: chart/b.yaml\nkind: B\n\n',
+    'kind: A\n---\nkind: B\n---   \nkind: C\n---\n',
+    '---\n---\n',
+    '# before\n---\na:\n  b:\n---\nc: 1',
+    'a:\n  b: 1\n  # owned by b\'s mapping\n---\n',
+    'a: |\n  x\n---\nb: 2\n---',
+  ]) {
+    sameAsYaml(t, text);
+  }
+});
+
 test('outside the subset, or not valid YAML: declined, so that yaml reads it (and reports its errors)', (t) => {
   for (const text of [
     'a: &x 1\nb: *x\n',
     'a: !!str 1\n',
-    '--- \na: 1\n',
-    'a: 1\n---\nb: 2\n',
+    'a: 1\n--- # comment on the marker\nb: 2\n',
+    'a: 1\n...\n',
     '%YAML 1.2\n---\na: 1\n',
-    'a: [1, 2]\n',
-    'a: {b: 1}\n',
+    'a: [1,\n  2]\n',
+    'a: [x: 1]\n',
+    'a: {b}\n',
+    'a: [x,,y]\n',
     'a: "multi\n  line"\n',
     'a: plain\n  continued\n',
     'a:\n  value on its own line\n',
@@ -119,8 +135,8 @@ test('outside the subset, or not valid YAML: declined, so that yaml reads it (an
  */
 const COMMON_KEYS = ['a', 'key', 'app.kubernetes.io/name', 'a b', 'a:b', 'a#b', '-x', '?x', ':x', '<<', '"q"', '"q\\"x"', "'s''t'", '"\\u00e9"', 'ä'];
 const ODD_KEYS = ['a #b', '- x', 'x:', '"\\q"', '"open', '&an a', '!t a', '*al', '[a]', '{a: 1}', '%a', '@a', ',a', 'a ', '---', '...'];
-const COMMON_SCALARS = ['v', 'on', '0755', '12:30', '~', 'null', 'a b', 'x:y', 'a#b', '-1', '"dq"', '"d\\"q \\n \\t"', "'sq'", "'it''s'", '""', "''", '{}', '[]', 'trailing   ', 'é ☃', 'http://h/p#f'];
-const ODD_SCALARS = ['x: y', 'x:', 'a #b', '- x', '-', '?', ':', '"\\x4"', '"bad\\q"', "'open", '{ }', '[a]', '{a: b}', '*x', '&x v', '!!str 1', '|x', '@at', '`bt', ',c', '%p'];
+const COMMON_SCALARS = ['v', 'on', '0755', '12:30', '~', 'null', 'a b', 'x:y', 'a#b', '-1', '"dq"', '"d\\"q \\n \\t"', "'sq'", "'it''s'", '""', "''", '{}', '[]', 'trailing   ', 'é ☃', 'http://h/p#f', '[a, "b" , c ]', '{k: v, "q":1, e: }', '[[1, 2], {x: [y]}]', '[ ]', '[a,]'];
+const ODD_SCALARS = ['x: y', 'x:', 'a #b', '- x', '-', '?', ':', '"\\x4"', '"bad\\q"', "'open", '[a: b]', '{a}', '[x,,y]', '[x', '{k : v}', '["q":1]', '[a #c]', '*x', '&x v', '!!str 1', '|x', '@at', '`bt', ',c', '%p'];
 const BLOCK_HEADERS = ['|', '|-', '|+', '>', '>-', '>+', '| # c', '|2', '|#c', '>x'];
 const BLOCK_LINES = ['text', 'text', '  more indented', '', '#not a comment', 'x: y', '- z', '   ', ' less?'];
 const pick = (common: readonly string[], odd: readonly string[]) => fc.oneof({ arbitrary: fc.constantFrom(...common), weight: 12 }, { arbitrary: fc.constantFrom(...odd), weight: 1 });
@@ -195,7 +211,8 @@ const blockYamlText = fc
       state = (Math.imul(state, 1103515245) + 12345) | 0;
       return ((state >>> 8) & 0xffff) / 0x10000;
     };
-    const lines = root.flatMap(([key, value]) => entry(`${key}:`, value, 0, layout, random, false));
+    // Now and then a document marker between two entries of the root.
+    const lines = root.flatMap(([key, value], index) => [...(index > 0 && random() < 0.2 ? ['---'] : []), ...entry(`${key}:`, value, 0, layout, random, false)]);
     let text = prefix + lines.join('\n') + (finalLineBreak ? '\n' : '');
     if (mutation) {
       const [position, character, replace] = mutation;
