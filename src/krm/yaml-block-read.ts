@@ -135,6 +135,15 @@ function isBlankAt(text: string, offset: number): boolean {
   return code === SPACE || code === NL || Number.isNaN(code);
 }
 
+function isFlowIndicator(code: number): boolean {
+  return code === COMMA || code === LBRACKET || code === RBRACKET || code === LBRACE || code === RBRACE;
+}
+
+/** `-`, `?` and `:` are indicators before a space or line break, and in a flow collection before `,[]{}`. */
+function isIndicator(code: number): boolean {
+  return code === DASH || code === QUESTION || code === COLON;
+}
+
 /** Whether a plain scalar may start here (not an indicator, not `- `, `? `, `: `). */
 function plainStarts(text: string, offset: number): boolean {
   switch (text.charCodeAt(offset)) {
@@ -571,19 +580,19 @@ class BlockReader {
       const value = code === DQUOTE ? decodeDoubleQuoted(text, start + 1, close) : text.slice(start + 1, close).replaceAll("''", "'");
       return scalar(value, code === DQUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', start, close + 1, close + 1);
     }
-    if (!plainStarts(text, start)) throw DECLINE;
+    if (!plainStarts(text, start) || (isIndicator(code) && isFlowIndicator(text.charCodeAt(start + 1)))) throw DECLINE;
     let last = start;
     let index = start;
     for (; index < length; index++) {
       const char = text.charCodeAt(index);
-      if (char === COMMA || char === LBRACKET || char === RBRACKET || char === LBRACE || char === RBRACE || char === NL) break;
+      if (isFlowIndicator(char) || char === NL) break;
       if (char === SPACE) {
         if (text.charCodeAt(index + 1) === HASH) throw DECLINE;
         continue;
       }
       if (char === COLON) {
         const next = text.charCodeAt(index + 1);
-        if (isBlankAt(text, index + 1) || next === COMMA || next === LBRACKET || next === RBRACKET || next === LBRACE || next === RBRACE) {
+        if (isBlankAt(text, index + 1) || isFlowIndicator(next)) {
           // The end of a key; in a list, a pair: left to yaml.
           if (!isKey) throw DECLINE;
           break;

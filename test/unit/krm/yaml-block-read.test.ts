@@ -101,6 +101,9 @@ test('outside the subset, or not valid YAML: declined, so that yaml reads it (an
     'a: [x: 1]\n',
     'a: {b}\n',
     'a: [x,,y]\n',
+    'a: [-, 2]\n',
+    'a: [?]\n',
+    'a: {k: -}\n',
     'a: "multi\n  line"\n',
     'a: plain\n  continued\n',
     'a:\n  value on its own line\n',
@@ -136,7 +139,7 @@ test('outside the subset, or not valid YAML: declined, so that yaml reads it (an
 const COMMON_KEYS = ['a', 'key', 'app.kubernetes.io/name', 'a b', 'a:b', 'a#b', '-x', '?x', ':x', '<<', '"q"', '"q\\"x"', "'s''t'", '"\\u00e9"', 'ä'];
 const ODD_KEYS = ['a #b', '- x', 'x:', '"\\q"', '"open', '&an a', '!t a', '*al', '[a]', '{a: 1}', '%a', '@a', ',a', 'a ', '---', '...'];
 const COMMON_SCALARS = ['v', 'on', '0755', '12:30', '~', 'null', 'a b', 'x:y', 'a#b', '-1', '"dq"', '"d\\"q \\n \\t"', "'sq'", "'it''s'", '""', "''", '{}', '[]', 'trailing   ', 'é ☃', 'http://h/p#f', '[a, "b" , c ]', '{k: v, "q":1, e: }', '[[1, 2], {x: [y]}]', '[ ]', '[a,]'];
-const ODD_SCALARS = ['x: y', 'x:', 'a #b', '- x', '-', '?', ':', '"\\x4"', '"bad\\q"', "'open", '[a: b]', '{a}', '[x,,y]', '[x', '{k : v}', '["q":1]', '[a #c]', '*x', '&x v', '!!str 1', '|x', '@at', '`bt', ',c', '%p'];
+const ODD_SCALARS = ['x: y', 'x:', 'a #b', '- x', '-', '?', ':', '"\\x4"', '"bad\\q"', "'open", '[a: b]', '{a}', '[x,,y]', '[x', '{k : v}', '["q":1]', '[a #c]', '[-, 2]', '[?]', '{k: -}', '[a, :]', '*x', '&x v', '!!str 1', '|x', '@at', '`bt', ',c', '%p'];
 const BLOCK_HEADERS = ['|', '|-', '|+', '>', '>-', '>+', '| # c', '|2', '|#c', '>x'];
 const BLOCK_LINES = ['text', 'text', '  more indented', '', '#not a comment', 'x: y', '- z', '   ', ' less?'];
 const pick = (common: readonly string[], odd: readonly string[]) => fc.oneof({ arbitrary: fc.constantFrom(...common), weight: 12 }, { arbitrary: fc.constantFrom(...odd), weight: 1 });
