@@ -524,8 +524,11 @@ class BlockReader {
         at = this.skipFlowSpaces(afterColon);
         const code = text.charCodeAt(at);
         let value: Node;
-        if (code === COMMA || code === close) value = scalar('', 'PLAIN', at, at, at);
-        else {
+        if (code === COMMA || code === close) {
+          // yaml's lexer yields an empty scalar before the comma (not before the closing bracket).
+          if (code === COMMA) this.tokens += 2;
+          value = scalar('', 'PLAIN', at, at, at);
+        } else {
           value = this.readFlowEntry(at, depth);
           at = this.skipFlowSpaces(this.flowEnd);
           (value.range as [number, number, number])[2] = at;

@@ -34,7 +34,7 @@ test('block mappings and sequences in both layouts, scalars in every one-line st
     'a: "tab\\there \\"q\\" \\u00e9 \\x41 \\U0001F600 \\\\ \\/ \\N"\nb: \'\'\nc: ""\nd: x:y\ne: a#b\nf: http://h:1/p?q=1#f\n',
     '"quoted key": 1\n\'single\': 2\n-dash: 3\n?q: 4\n:c: 5\na b c: 6\n<<: 7\n',
     'a: {}\nb: []\nc:\n- {}\n- []   # empty\n',
-    'args: ["--port", "8080" , on ]\nlabels: {app: web, "tier": db,  empty: }\nnested: [[1, 2], {x: [y]}, {"a":1}, [ ]]\n',
+    'args: ["--port", "8080" , on ]\nlabels: {app: web, "tier": db,  empty: }\nnested: [[1, 2], {x: [y]}, {"a":1}, [ ]]\nempty: {k:  , q: 1, e:,f:}\n',
     'a: 1\nb:\nc: 3\nd:   \n',
     'a: 1',
     'a:\n  b:',
@@ -144,7 +144,29 @@ const BLOCK_HEADERS = ['|', '|-', '|+', '>', '>-', '>+', '| # c', '|2', '|#c', '
 const BLOCK_LINES = ['text', 'text', '  more indented', '', '#not a comment', 'x: y', '- z', '   ', ' less?'];
 const pick = (common: readonly string[], odd: readonly string[]) => fc.oneof({ arbitrary: fc.constantFrom(...common), weight: 12 }, { arbitrary: fc.constantFrom(...odd), weight: 1 });
 const KEY = pick(COMMON_KEYS, ODD_KEYS);
-const SCALAR = pick(COMMON_SCALARS, ODD_SCALARS);
+
+/** Flow collections on one line, spaces and separators varied: `[a , "b",]`, `{k:  , "q":1, e: [x]}`. */
+const SPACES = fc.constantFrom('', '', ' ', '  ');
+const FLOW_SCALARS = ['a', 'b c', '-1', 'x:y', 'a#b', '"q"', '"q:"', "'s'", '""', '-', '?', ':', 'a:', '#c', '*x', '&x', '!t'];
+const flowText: fc.Arbitrary<string> = fc.letrec<{ flow: string; entry: string }>((tie) => ({
+  entry: fc.oneof({ depthSize: 'small', maxDepth: 3 }, pick(FLOW_SCALARS.slice(0, 10), FLOW_SCALARS.slice(10)), tie('flow')),
+  flow: fc.oneof(
+    fc
+      .tuple(SPACES, fc.array(fc.tuple(tie('entry'), SPACES, SPACES), { maxLength: 3 }), fc.boolean(), SPACES)
+      .map(([open, entries, trailingComma, close]) => {
+        const body = entries.map(([entry, before, after], index) => `${index > 0 ? after : ''}${entry}${before}`).join(',');
+        return `[${open}${body}${trailingComma && entries.length > 0 ? ',' : ''}${close}]`;
+      }),
+    fc
+      .tuple(SPACES, fc.array(fc.tuple(pick(FLOW_SCALARS.slice(0, 7), FLOW_SCALARS.slice(7)), fc.constantFrom(':', ': ', ' :'), fc.option(tie('entry')), SPACES), { maxLength: 3 }), fc.boolean(), SPACES)
+      .map(([open, pairs, trailingComma, close]) => {
+        const body = pairs.map(([key, colon, value, after]) => `${key}${colon}${value ?? ''}${after}`).join(', ');
+        return `{${open}${body}${trailingComma && pairs.length > 0 ? ',' : ''}${close}}`;
+      }),
+  ),
+})).flow;
+
+const SCALAR = fc.oneof({ arbitrary: pick(COMMON_SCALARS, ODD_SCALARS), weight: 5 }, { arbitrary: flowText, weight: 1 });
 const BLOCK_HEADER = pick(BLOCK_HEADERS.slice(0, 7), BLOCK_HEADERS.slice(7));
 const BLOCK_LINE = pick(BLOCK_LINES.slice(0, 7), BLOCK_LINES.slice(7));
 
