@@ -5,13 +5,14 @@
 import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
 import type { GitCacheSpec } from '../config/schema.js';
 import { AGENT_BINARY, agentArgs, type AgentCommand } from '../shared/agent-cli.js';
-import { mirrorPath } from '../shared/repo-url.js';
+import { mirrorPath, tierMirrorUrl } from '../shared/repo-url.js';
 import { appGitEnv } from './transparent.js';
 import {
   AGENT_GID,
   AGENT_UID,
   CACHE_CONTAINER_NAME,
   CREDENTIALS_ROOT,
+  DEFAULT_NODE_NAME,
   DEFAULT_NODE_PATH,
   DEFAULT_WAIT_TIMEOUT,
   ENV_CACHE_DIR,
@@ -32,6 +33,7 @@ import {
   httpsCredentialDir,
   refEnvName,
   sshCredentialDir,
+  gitDaemonBaseUrl,
 } from '../shared/names.js';
 
 export interface EnvVar {
@@ -251,8 +253,16 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
   let volumes: Volume[];
   const upstreamCache = config.spec.upstreamCache;
   if (mode === 'node-network') {
-    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network.
-    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: [], appEnvTransparent: [] };
+    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network,
+    // from the node Service's git daemon (internalTrafficPolicy Local: its own node's copy).
+    const networkEnv = (transparent: boolean): EnvVar[] =>
+      appGitEnv({
+        repos: repos.map((repo) => ({ url: repo.url, mirror: { url: nodeMirrorUrl(config, repo) } })),
+        endpoint: refreshEndpoint(config, mode),
+        transparent,
+        cacheDir: undefined,
+      });
+    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: networkEnv(false), appEnvTransparent: networkEnv(true) };
   } else if (mode === 'node') {
     // Node mode: the node agent (DaemonSet) is the only writer; the pod waits for complete mirrors on its node
     // and reads the node directory read-only. `Directory`: never create it (that would be root-owned and empty).
@@ -299,6 +309,12 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
     appEnv: [...appEnv, ...gitEnv(false)],
     appEnvTransparent: [...appEnv, ...gitEnv(true)],
   };
+}
+
+/** `git://<node Service>.<namespace>.svc/<key>.git`: a repo's mirror on the node agent that serves this pod. */
+export function nodeMirrorUrl(config: ResolvedConfig, repo: ResolvedRepo): string {
+  const service = config.node?.name ?? DEFAULT_NODE_NAME;
+  return tierMirrorUrl(gitDaemonBaseUrl(config.namespace ? serviceHost(service, config.namespace) : service), repo.key);
 }
 
 /**

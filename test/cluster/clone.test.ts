@@ -17,7 +17,7 @@
  */
 import { rmSync } from 'node:fs';
 import { AGENT_UID, CACHE_CONTAINER_NAME, INIT_CONTAINER_NAME } from '../../src/shared/names.js';
-import { CLUSTER, apply, clusterNamespace, getJson, logs, renderWithFunction, testWithCluster, type Manifest } from '../support/cluster.js';
+import { CLUSTER, apply, clusterNamespace, getJson, logs, renderWithFunction, scriptContainer, testWithCluster, type Manifest } from '../support/cluster.js';
 import { git, makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
 import { startSmartHttp, type SmartHttpServer } from '../support/servers/smart-http.js';
 
@@ -120,19 +120,7 @@ for (const mode of MODES) {
       spec: {
         restartPolicy: 'Never',
         terminationGracePeriodSeconds: 5,
-        containers: [
-          {
-            name: 'app',
-            image: CLUSTER.agentImage,
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', APP_SCRIPT],
-            env: [
-              { name: 'APP_URL', value: appUrl },
-              { name: 'PRIVATE_URL', value: privateUrl },
-            ],
-            securityContext: { runAsUser: 0, runAsGroup: 0 },
-          },
-        ],
+        containers: [scriptContainer('app', APP_SCRIPT, { env: { APP_URL: appUrl, PRIVATE_URL: privateUrl }, securityContext: { runAsUser: 0, runAsGroup: 0 } })],
       },
     };
     const config = {

@@ -15,6 +15,7 @@
  */
 import {
   CLUSTER,
+  RESTRICTED_CONTAINER_SECURITY,
   apply,
   clusterNamespace,
   exec,
@@ -25,6 +26,7 @@ import {
   logs,
   persistentVolume,
   renderWithFunction,
+  scriptContainer,
   testWithCluster,
   waitForDeploymentAvailable,
   waitForJobComplete,
@@ -74,20 +76,11 @@ function podSpec(stay: boolean): Manifest {
     securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
     terminationGracePeriodSeconds: 2,
     containers: [
-      {
-        name: 'app',
-        image: CLUSTER.agentImage,
-        imagePullPolicy: 'Never',
-        command: ['sh', '-c', APP_SCRIPT],
-        env: [
-          { name: 'HOME', value: '/tmp/home' },
-          { name: 'UPSTREAM_HOST', value: CLUSTER.hostIP },
-          { name: 'UPSTREAM_PORT', value: String(server?.port ?? 0) },
-          { name: 'STAY', value: stay ? '1' : '0' },
-        ],
-        securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      scriptContainer('app', APP_SCRIPT, {
+        env: { HOME: '/tmp/home', UPSTREAM_HOST: CLUSTER.hostIP, UPSTREAM_PORT: String(server?.port ?? 0), STAY: stay ? '1' : '0' },
+        securityContext: { ...RESTRICTED_CONTAINER_SECURITY, runAsUser: APP_UID, runAsGroup: APP_UID },
         volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-      },
+      }),
     ],
     volumes: [{ name: 'tmp', emptyDir: {} }],
   };

@@ -7,13 +7,12 @@
  * - names outside the cluster do not resolve (nothing is forwarded off the machine).
  */
 import { createServer, type Server } from 'node:http';
-import { CLUSTER, apply, clusterNamespace, logFacts, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
+import { CLUSTER, RESTRICTED_CONTAINER_SECURITY, apply, clusterNamespace, logFacts, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
 import { freePort } from '../support/git-fixtures.js';
 
 const test = testWithCluster();
 const ns = clusterNamespace(test, 'network');
 
-const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true };
 const POD_SECURITY = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } };
 
 let hostServer: Server | undefined;
@@ -37,7 +36,7 @@ function nodePod(name: string, script: string, options: { labels?: Record<string
     spec: {
       restartPolicy: 'Never',
       securityContext: { ...POD_SECURITY, ...(options.uid ? { runAsUser: options.uid, runAsGroup: options.uid } : {}) },
-      containers: [{ name: 'main', image: CLUSTER.agentImage, imagePullPolicy: 'Never', command: ['node', '-e', script], securityContext: RESTRICTED_CONTAINER }],
+      containers: [{ name: 'main', image: CLUSTER.agentImage, imagePullPolicy: 'Never', command: ['node', '-e', script], securityContext: RESTRICTED_CONTAINER_SECURITY }],
     },
   };
 }

@@ -7,7 +7,8 @@
  *   /etc/git-cache) or can write the cache (its write fails), the app runs as a UID with no route to the
  *   upstream, and the upstream's log shows exactly one clone (the node agent's; refreshes are hourly here);
  * - a pod in a namespace labelled `pod-security.kubernetes.io/enforce: restricted` (node.networkNamespaces) is
- *   admitted without warnings and clones through the node Service (git://, internalTrafficPolicy: Local);
+ *   admitted without warnings and a plain `git clone <ssh URL>` in it reads the node Service (transparent mode
+ *   rewrites the URL to git://, internalTrafficPolicy: Local), with no key and no contact with the upstream;
  * - the generated NetworkPolicy: this cluster runs no NetworkPolicy enforcer (its bridge CNI ignores policies,
  *   and none is built here), so its effect cannot be observed. What is proved instead: the API server accepts
  *   it (strict validation), and evaluating its peers with the API server's own label selection admits the
@@ -16,7 +17,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mirrorPath, repoKey } from '../../src/shared/repo-url.js';
+import { mirrorPath } from '../../src/shared/repo-url.js';
 import {
   CLUSTER,
   apply,
@@ -145,7 +146,6 @@ function byNamespace(items: readonly Manifest[], namespace: string): Manifest[] 
 test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing from it without credentials, one clone at the private upstream', async (t) => {
   if (!server || !upstream) return t.fail('fixture missing');
   const url = server.url(upstream.path);
-  const key = repoKey(url);
   const main = upstream.refs().split('\n').find((line) => line.endsWith(' refs/heads/main'))?.split(' ')[0];
   const config: Manifest = {
     apiVersion: 'git-cache.dev/v1alpha1',
@@ -168,7 +168,8 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
     stringData: { 'ssh-privatekey': server.clientPrivateKey, known_hosts: server.knownHosts },
   };
   const jobs = Array.from({ length: JOBS }, (_, index) => job(index));
-  const reader = networkReader('lint', restricted.name, SELECTED, `git://git-cache-node.${system.name}.svc.${CLUSTER.dnsDomain}/${key}.git`);
+  // The repo's own URL: transparent mode sends it to the node Service's git daemon (this pod has no ssh key).
+  const reader = networkReader('lint', restricted.name, SELECTED, url);
   const rendered = renderWithFunction([secret, ...jobs, reader], config);
 
   // The node DaemonSet first: its agent clones once, with the only credentials.
@@ -246,8 +247,10 @@ test.serial('the node NetworkPolicy, evaluated by the API server\'s label select
   t.true(admitted.has(`${restricted.name}/lint`), [...admitted].join(' '));
   t.false(admitted.has(`${restricted.name}/unselected`));
   t.false(admitted.has(`${other.name}/outsider`));
+  // gc-refresh: selected pods ask the node agent for a refresh there (GIT_CACHE_ENDPOINT, issue 8).
   t.deepEqual(readers?.ports, [
     { protocol: 'TCP', port: 'gc-metrics' },
+    { protocol: 'TCP', port: 'gc-refresh' },
     { protocol: 'TCP', port: 'git' },
   ]);
   t.is(policy.spec.ingress.length, 1, 'no metrics namespaces given: no other ingress');

@@ -8,7 +8,21 @@
  *   the mirror from that very upstream, has one; a local `git clone --shared` from the mirror still works.
  */
 import { rmSync } from 'node:fs';
-import { CLUSTER, UPSTREAM_PROBE_JS, apply, clusterNamespace, getJson, logFacts, logs, renderWithFunction, testWithCluster, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
+import {
+  CLUSTER,
+  RESTRICTED_CONTAINER_SECURITY,
+  UPSTREAM_PROBE_JS,
+  apply,
+  clusterNamespace,
+  getJson,
+  logFacts,
+  logs,
+  renderWithFunction,
+  scriptContainer,
+  testWithCluster,
+  waitForPodSucceeded,
+  type Manifest,
+} from '../support/cluster.js';
 import { makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
 
 const test = testWithCluster();
@@ -55,18 +69,11 @@ test('a native-sidecar pod of the agent image: the app starts on a complete mirr
       restartPolicy: 'Never',
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [
-        {
-          name: 'app',
-          image: CLUSTER.agentImage,
-          imagePullPolicy: 'Never',
-          command: ['sh', '-c', APP_SCRIPT],
-          env: [
-            { name: 'UPSTREAM_HOST', value: CLUSTER.hostIP },
-            { name: 'UPSTREAM_PORT', value: String(daemon.port) },
-          ],
-          securityContext: { runAsUser: APP_UID, runAsGroup: APP_UID, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        scriptContainer('app', APP_SCRIPT, {
+          env: { UPSTREAM_HOST: CLUSTER.hostIP, UPSTREAM_PORT: String(daemon.port) },
+          securityContext: { ...RESTRICTED_CONTAINER_SECURITY, runAsUser: APP_UID, runAsGroup: APP_UID },
           volumeMounts: [{ name: 'work', mountPath: '/work' }],
-        },
+        }),
       ],
       volumes: [{ name: 'work', emptyDir: {} }],
     },

@@ -304,6 +304,25 @@ function annotationsOf(item: Manifest): Record<string, string> | undefined {
   return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
 }
 
+/** What Pod Security `restricted` demands of a container, plus a read-only root filesystem. */
+export const RESTRICTED_CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true } as const;
+
+/**
+ * A container of the agent image (it has sh, git and node) that runs a shell script: the suites' in-pod probes.
+ * `env` in order; `securityContext` as given (none: the runtime's defaults).
+ */
+export function scriptContainer(name: string, script: string, options: { env?: Record<string, string>; securityContext?: Manifest; volumeMounts?: Manifest[] } = {}): Manifest {
+  return {
+    name,
+    image: CLUSTER.agentImage,
+    imagePullPolicy: 'Never',
+    command: ['sh', '-c', script],
+    env: Object.entries(options.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
+    ...(options.securityContext ? { securityContext: options.securityContext } : {}),
+    ...(options.volumeMounts ? { volumeMounts: options.volumeMounts } : {}),
+  };
+}
+
 /**
  * JavaScript for `node -e` in a pod (the agent image has node): one TCP connection to $UPSTREAM_HOST:$UPSTREAM_PORT,
  * printing `connected` or the error code: ENETUNREACH for a no-upstream UID (git and curl hide the errno, and

@@ -113,8 +113,15 @@ export async function handleRefresh(req: IncomingMessage, res: ServerResponse, a
   const peer = req.socket.remoteAddress;
   const refuse = (status: number, error: string, headers: Record<string, string> = {}): void => {
     logger.info('refresh_refused', { status, reason: error, peer });
-    // The request body (if any) is never read: close the connection rather than drain it.
-    reply(res, status, { error }, { ...headers, ...(status >= 400 ? { connection: 'close' } : {}) });
+    // A body is never used: discard what arrives (so the client reads the answer instead of a reset), at most
+    // 64 KiB, then close the connection.
+    let discarded = 0;
+    req.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > 65_536) req.socket.destroy();
+    });
+    req.resume();
+    reply(res, status, { error }, { ...headers, connection: 'close' });
   };
   if (req.method !== 'POST') return refuse(405, `${REFRESH_PATH} takes POST`, { allow: 'POST' });
   const query = (req.url ?? '').slice(REFRESH_PATH.length);

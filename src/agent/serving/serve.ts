@@ -128,7 +128,8 @@ export async function serve(deps: ServeDeps): Promise<void> {
         const requests = refreshQueue.take(repo.key);
         lastStart = Date.now();
         const outcome = await syncRepo(ctx, repo, metrics);
-        RefreshQueue.answer(requests, { kind: 'done', outcome });
+        // A sync cut short by SIGTERM is "the agent is stopping" (503), not a failed fetch (502).
+        RefreshQueue.answer(requests, stop.signal.aborted ? { kind: 'stopped' } : { kind: 'done', outcome });
         if (stop.signal.aborted) break;
         failures = outcome.ok ? 0 : failures + 1;
         if (!usable.get(repo.key)) {

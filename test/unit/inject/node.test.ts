@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { kubernetesSchemaErrors } from '../../support/k8s-schema.js';
+import { repoKey } from '../../../src/shared/repo-url.js';
 import { SELECTED, at, containersOf, deployment, inject, podSpecOf, resourceList, runFunction, type Json } from '../../support/krm.js';
 
 const REPOS = [
@@ -156,6 +157,16 @@ test('workloads in node.networkNamespaces get no volume and no init container; t
   t.is(at(lint, 'containers', 0, 'volumeMounts'), undefined);
   t.regex(String(at(named(items, 'lint'), 'spec', 'template', 'metadata', 'annotations', 'git-cache.dev/status')), /"mode":"node-network"/);
   t.regex(results.find((result) => result.resourceRef?.name === 'lint')?.message ?? '', /no volume: mirrors are read over the network/);
+  // Transparent mode points a plain `git clone URL` at the node Service's git daemon; the endpoint is the node Service.
+  const lintEnv = Object.fromEntries((at(lint, 'containers', 0, 'env') as Json[]).map((variable) => [variable.name, variable.value]));
+  const nodeMirror = (url: string) => `git://git-cache-node.git-cache.svc/${repoKey(url)}.git`;
+  const insteadOf = Object.entries(lintEnv).filter(([name, value]) => name.startsWith('GIT_CONFIG_KEY_') && String(value).endsWith('.insteadOf'));
+  t.true(insteadOf.length > 0);
+  for (const [, key] of insteadOf) t.regex(String(key), /^url\.git:\/\/git-cache-node\.git-cache\.svc\/[0-9a-f]{20}\.git\.insteadOf$/);
+  t.true(Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[0]?.url ?? '')}.insteadOf`) || Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[1]?.url ?? '')}.insteadOf`));
+  t.is(lintEnv.GIT_CACHE_ENDPOINT, 'http://git-cache-node.git-cache.svc:9902');
+  t.is(lintEnv.GIT_CACHE_DIR, undefined, 'no cache directory in the pod');
+  t.is(lintEnv.GIT_CONFIG_SYSTEM, undefined);
   t.deepEqual(kubernetesSchemaErrors(named(items, 'lint')), []);
 
   const [policy] = byKind(items, 'NetworkPolicy', 'git-cache-node');
