@@ -16,18 +16,21 @@ import { parseStream } from '../../../src/krm/yaml-read.js';
 import { REPO_ROOT } from '../../support/tools.js';
 import { checkBlockRead } from '../../support/yaml-trees.js';
 
-function sameAsYaml(t: import('ava').ExecutionContext, text: string): void {
-  const result = checkBlockRead(text);
-  t.true(result.accepted, `declined: ${JSON.stringify(text)}`);
-  if (result.accepted) t.is(result.difference, undefined, JSON.stringify(text));
+function sameAsYaml(t: import('ava').ExecutionContext, ...texts: string[]): void {
+  for (const text of texts) {
+    const result = checkBlockRead(text);
+    t.true(result.accepted, `declined: ${JSON.stringify(text)}`);
+    if (result.accepted) t.is(result.difference, undefined, JSON.stringify(text));
+  }
 }
 
-function declined(t: import('ava').ExecutionContext, text: string): void {
-  t.is(readBlockYaml(text, DEFAULT_READ_LIMITS.maxDepth), undefined, JSON.stringify(text));
+function declined(t: import('ava').ExecutionContext, ...texts: string[]): void {
+  for (const text of texts) t.is(readBlockYaml(text, DEFAULT_READ_LIMITS.maxDepth), undefined, JSON.stringify(text));
 }
 
 test('block mappings and sequences in both layouts, scalars in every one-line style, flow collections on one line', (t) => {
-  for (const text of [
+  sameAsYaml(
+    t,
     'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n',
     'items:\n- a: 1\n  b: "two"\n- c\n-   d: \'it\'\'s\'\n',
     'items:\n  - a: 1\n    b:\n      - x\n      - y\n  -\n    c: 3\n',
@@ -38,13 +41,12 @@ test('block mappings and sequences in both layouts, scalars in every one-line st
     'a: 1\nb:\nc: 3\nd:   \n',
     'a: 1',
     'a:\n  b:',
-  ]) {
-    sameAsYaml(t, text);
-  }
+  );
 });
 
 test('comments and blank lines: trailing, between entries, deeper than their collection, after the last entry', (t) => {
-  for (const text of [
+  sameAsYaml(
+    t,
     '# head\n\na: 1 # one\n# between\nb: 2\n',
     'a:\n  b: 1\n  # owned by the inner mapping\nc: 2\n',
     'a:\n  b: 1\n# belongs to c\nc: 2\n',
@@ -56,13 +58,12 @@ test('comments and blank lines: trailing, between entries, deeper than their col
     'list:\n  - x\n      # deeper than the list\n  - y\n',
     'a:\n  b: 1\n  # last\n',
     'a: 1\n\n\n# end\n\n',
-  ]) {
-    sameAsYaml(t, text);
-  }
+  );
 });
 
 test('literal and folded block scalars with every chomping, blank and more-indented lines, at the end of input', (t) => {
-  for (const text of [
+  sameAsYaml(
+    t,
     'a: |\n  line 1\n  line 2\nb: x\n',
     'a: |-\n  x\n\n\n  y\n\n\nb: >\n  f\n  g\n\n  h\nc: |+\n  k\n\n',
     'a: >\n  one\n    more indented\n  two\n\n\n  three\nb: 1\n',
@@ -72,26 +73,24 @@ test('literal and folded block scalars with every chomping, blank and more-inden
     'a:\n  - |\n    in a list\n  - b: |+\n      kept\n\n',
     'a: |\n  no final line break',
     'a: |+\n  kept at the end\n\n\n',
-  ]) {
-    sameAsYaml(t, text);
-  }
+  );
 });
 
 test('streams: documents after --- lines, empty and comment-only documents, comments between documents', (t) => {
-  for (const text of [
+  sameAsYaml(
+    t,
     '---\n# Source: chart/a.yaml\napiVersion: v1\nkind: A\n# trailing\n---\n# Source: chart/empty.yaml\n---\n# Source: chart/b.yaml\nkind: B\n\n',
     'kind: A\n---\nkind: B\n---   \nkind: C\n---\n',
     '---\n---\n',
     '# before\n---\na:\n  b:\n---\nc: 1',
     'a:\n  b: 1\n  # owned by b\'s mapping\n---\n',
     'a: |\n  x\n---\nb: 2\n---',
-  ]) {
-    sameAsYaml(t, text);
-  }
+  );
 });
 
 test('outside the subset, or not valid YAML: declined, so that yaml reads it (and reports its errors)', (t) => {
-  for (const text of [
+  declined(
+    t,
     'a: &x 1\nb: *x\n',
     'a: !!str 1\n',
     'a: 1\n--- # comment on the marker\nb: 2\n',
@@ -127,9 +126,7 @@ test('outside the subset, or not valid YAML: declined, so that yaml reads it (an
     '# only a comment\n',
     '',
     `${'k'.repeat(1100)}: v\n`,
-  ]) {
-    declined(t, text);
-  }
+  );
 });
 
 /**
