@@ -175,7 +175,7 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
       const output = unchanged ? new SourceDocument(text, index, source.roots) : source;
       const outputRoot = unchanged ? output.mapHandle(root) : rootHandle;
       outputRoot.delete('results');
-      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)), appendsItems && !unchanged ? undefined : resultsBefore(text, root));
+      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, () => plainResults(results)), appendsItems && !unchanged ? undefined : resultsBefore(text, root));
       const edits = new TextEdits(text);
       output.collect(edits);
       return edits.apply();
@@ -255,7 +255,7 @@ export function printInputWithResults(text: string, results: readonly KrmResult[
       );
       const handle = source.mapHandle(root);
       handle.delete('results');
-      handle.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      handle.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, () => plainResults(results)));
       const edits = new TextEdits(text);
       source.collect(edits);
       return edits.apply();

@@ -25,12 +25,26 @@ export class EditError extends Error {
   }
 }
 
-/** A mapping value already rendered for block context (the text after `key:`), with its data for flow (JSON) context. */
+/**
+ * A mapping value already rendered for block context (the text after `key:`), with its data for flow (JSON)
+ * context, made only if a flow collection needs it.
+ */
 export class Prerendered {
+  private made = false;
+  private value: unknown;
+
   constructor(
     readonly block: string,
-    readonly data: unknown,
+    private readonly makeData: () => unknown,
   ) {}
+
+  get data(): unknown {
+    if (!this.made) {
+      this.value = this.makeData();
+      this.made = true;
+    }
+    return this.value;
+  }
 }
 
 type Path = readonly (string | number)[];

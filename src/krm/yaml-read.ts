@@ -8,6 +8,7 @@
 import * as YAML from 'yaml';
 import { Composer, Lexer, Parser, type Alias, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ReadLimits } from './limits.js';
+import { readBlockYaml, type ParsedDocument } from './yaml-block-read.js';
 
 // yaml's node tests, bound once: the bundle reaches a CommonJS dependency's exports through a getter on every
 // call, and these run for every node.
@@ -19,7 +20,7 @@ export const isSeq: typeof YAML.isSeq = YAML.isSeq;
 /** Input that is not YAML this function can read: the message is one line and says where. */
 export class YamlSyntaxError extends Error {}
 
-export type ParsedDocument = Document.Parsed;
+export type { ParsedDocument } from './yaml-block-read.js';
 
 /** Line and column (1-based) of a character offset, for messages. */
 export function lineAndColumn(text: string, offset: number): string {
@@ -279,12 +280,29 @@ export function isMergeKey(key: unknown): boolean {
   return isScalar(key) && key.type === 'PLAIN' && key.source === '<<';
 }
 
-/** Parses a stream into documents, enforcing the limits, strictness and alias rules. */
+/**
+ * Parses a stream into documents, enforcing the limits, strictness and alias rules. Block-style YAML (what KRM
+ * tools write) is read directly (yaml-block-read.ts); anything else with yaml's Lexer, Parser and Composer.
+ */
 export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDocument[]; index: StreamIndex } {
+  // Half the depth limit: nesting the direct reader accepts is within the limit as yaml's parser counts it.
+  const direct = readBlockYaml(text, Math.floor(limits.maxDepth / 2));
+  const index = new StreamIndex(text, limits);
+  const check = (doc: ParsedDocument) => new Checker(index).walk(doc.contents);
+  if (!direct || direct.tokens > limits.maxTokens) return { docs: composeWithYaml(text, limits, check), index };
+  for (const doc of direct.docs) check(doc);
+  return { docs: direct.docs, index };
+}
+
+/**
+ * Any YAML stream composed with yaml, the limits enforced while lexing; throws YamlSyntaxError for what yaml
+ * reports in a document before `check` sees it.
+ */
+export function composeWithYaml(text: string, limits: ReadLimits, check: (doc: ParsedDocument) => void = () => undefined): ParsedDocument[] {
   const lexer = new Lexer();
   const parser = new Parser();
   const composer = new Composer(COMPOSE_OPTIONS);
-  const docs: ParsedDocument[] = [];
+  const docs: Document.Parsed[] = [];
   let offset = 0;
   let tokens = 0;
   for (const lexeme of lexer.lex(text)) {
@@ -300,13 +318,13 @@ export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDoc
   }
   for (const token of parser.end()) for (const doc of composer.next(token)) docs.push(doc);
   for (const doc of composer.end()) docs.push(doc);
-  const index = new StreamIndex(text, limits);
-  for (const doc of docs) {
+  return docs.map((doc) => {
     const error = doc.errors[0];
     if (error) throw new YamlSyntaxError(`${error.message.split('\n')[0]} at ${lineAndColumn(text, error.pos[0])}`);
-    new Checker(index).walk(doc.contents as Node | null);
-  }
-  return { docs, index };
+    const parsed: ParsedDocument = { contents: doc.contents as Node | null, range: doc.range };
+    check(parsed);
+    return parsed;
+  });
 }
 
 /** One linear walk of a document: duplicate keys, anchors and aliases, merge keys, alias limits. */
