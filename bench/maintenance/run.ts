@@ -2,12 +2,13 @@
  * `npm run bench:maintenance`: a mirror after N single-commit fetches (default 5,000), before and after
  * `git-cache maintain`, and one maintained by the agent's rule as it went (after any fetch that left more than
  * 50 packs), against a mirror freshly cloned from the same upstream. Side by side in one run, interleaved.
+ * Also a refresh (a fetch of one new commit) into a copy of each.
  * See docs/benchmarks.md ("Maintenance benchmark") for the method and the published figures.
  *
- *   npm run bench:maintenance -- [--fetches 5000] [--size medium] [--runs 7] [--no-steady]
+ *   npm run bench:maintenance -- [--fetches 5000] [--size medium] [--runs 7]
  *                                [--work-dir /var/tmp/git-cache-bench-maintenance] [--out docs/bench]
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +30,6 @@ const { values: options } = parseArgs({
     fetches: { type: 'string', default: '5000' },
     size: { type: 'string', default: 'medium' },
     runs: { type: 'string', default: '7' },
-    'no-steady': { type: 'boolean', default: false },
     'work-dir': { type: 'string', default: '/var/tmp/git-cache-bench-maintenance' },
     out: { type: 'string', default: join(ROOT, 'docs', 'bench') },
   },
@@ -38,7 +38,6 @@ const { values: options } = parseArgs({
 const fetches = Math.max(1, Number(options.fetches));
 const runs = Math.max(1, Number(options.runs));
 const size = (options.size ?? 'medium') as RepoSpec['name'];
-const steady = !options['no-steady'];
 const workDir = options['work-dir'] ?? '/var/tmp/git-cache-bench-maintenance';
 const outDir = options.out ?? join(ROOT, 'docs', 'bench');
 
@@ -85,8 +84,16 @@ async function uploadPack(mirror: string, scratch: string, extra: readonly strin
   return { seconds: wall, cpuSeconds: user + system };
 }
 
+/** `git fetch` of one new commit (the agent's refresh) into a copy of the mirror; the copy is not timed. */
+async function refresh(mirror: string, scratch: string): Promise<Timing> {
+  const copy = join(scratch, 'copy.git');
+  cpSync(mirror, copy, { recursive: true });
+  return timed(['git', '--git-dir', copy, 'fetch', '-q', '--prune', '--atomic', '--no-write-fetch-head', 'origin']);
+}
+
 function measures(upstreamUrl: string): MeasureSpec[] {
   return [
+    { id: 'refresh', label: 'refresh: `git fetch` of one new commit', run: refresh },
     { id: 'reference-clone', label: '`git clone --reference` (with checkout)', run: (mirror, scratch) => timed(['git', 'clone', '-q', '--reference', mirror, upstreamUrl, join(scratch, 'work')]) },
     { id: 'full-clone', label: 'upload-pack: full clone', run: (mirror, scratch) => uploadPack(mirror, scratch, []) },
     { id: 'depth1', label: 'upload-pack: `--depth 1` clone', run: (mirror, scratch) => uploadPack(mirror, scratch, ['--depth', '1']) },
@@ -102,7 +109,7 @@ async function maintain(cacheDir: string): Promise<Timing> {
 }
 
 /** A copy of the generated repository that the series of commits is added to, reused while it matches. */
-async function prepareUpstream(spec: RepoSpec): Promise<{ path: string; commits: string[]; base: string }> {
+async function prepareUpstream(spec: RepoSpec): Promise<{ path: string; commits: string[]; refreshCommit: string; base: string }> {
   const generated = await ensureRepo(spec, join(workDir, 'repos'), log);
   const path = join(workDir, `upstream-${spec.name}.git`);
   if (!existsSync(join(path, 'bench-base'))) {
@@ -112,18 +119,21 @@ async function prepareUpstream(spec: RepoSpec): Promise<{ path: string; commits:
   }
   const base = readFileSync(join(path, 'bench-base'), 'utf8').trim();
   moveMain(path, base);
-  const commits = await ensureSeries(path, fetches, log);
+  // One more than the fetches: the commit the refresh measure fetches.
+  const series = await ensureSeries(path, fetches + 1, log);
+  const commits = series.slice(0, fetches);
+  const refreshCommit = series.at(-1) ?? base;
   // Like a git host's repository after its own gc: one pack with fresh deltas (newest versions whole), which a
   // fresh clone reuses. fast-import's packs are not (each version is a delta of the one before).
-  const repacked = join(path, `bench-repacked-${fetches}`);
+  const repacked = join(path, `bench-repacked-${fetches + 1}`);
   if (!existsSync(repacked)) {
     log('repacking upstream (git repack -a -d -f) as a git host would...');
-    moveMain(path, commits.at(-1) ?? base);
+    moveMain(path, refreshCommit);
     git(['--git-dir', path, 'repack', '-a', '-d', '-f', '-q']);
     writeFileSync(repacked, '');
   }
   moveMain(path, base);
-  return { path, commits, base };
+  return { path, commits, refreshCommit, base };
 }
 
 function ratio(value: number, reference: number): string {
@@ -155,29 +165,44 @@ async function main(): Promise<void> {
   const mirrorOf = (id: MirrorId): string => join(cacheOf(id), `${key}.git`);
 
   cloneMirror(upstreamUrl, mirrorOf('before'));
-  if (steady) cloneMirror(upstreamUrl, mirrorOf('steady'));
-  log(`${fetches} single-commit fetches into the mirror${steady ? ' (and into one maintained as the agent does)' : ''}...`);
+  cloneMirror(upstreamUrl, mirrorOf('steady'));
+  // The fetches run in the mirror maintained as the agent does; the pack each one leaves is hard-linked into the
+  // unmaintained mirror too, whose main then moves like the other's. Both mirrors hold the same refs, so a fetch
+  // into the unmaintained one would send the same request, get the same thin pack and complete it with the
+  // same base objects: the same pack. Fetching into it directly costs more with every pack it holds (measured:
+  // 500 fetches took 253 s from 0 to 500 packs, 640 s from 500 to 1,000), which made this benchmark take hours.
+  log(`${fetches} single-commit fetches (packs kept in one mirror, maintained as the agent does in the other)...`);
   const steadyRuns: number[] = [];
   let steadyMaxPacks = 0;
   const fetchStarted = Date.now();
+  const packDirOf = (id: MirrorId): string => join(mirrorOf(id), 'objects', 'pack');
   for (const [i, commit] of upstream.commits.entries()) {
     moveMain(upstream.path, commit);
-    fetchMirror(mirrorOf('before'));
-    if (steady) {
-      fetchMirror(mirrorOf('steady'));
-      const packs = packCount(mirrorOf('steady'));
-      steadyMaxPacks = Math.max(steadyMaxPacks, packs);
-      if (packs > MAX_PACKS) steadyRuns.push((await maintain(cacheOf('steady'))).seconds);
-    }
+    const known = new Set(readdirSync(packDirOf('steady')));
+    fetchMirror(mirrorOf('steady'));
+    const added = readdirSync(packDirOf('steady')).filter((name) => !known.has(name) && /\.(pack|idx)$/.test(name));
+    for (const name of added) linkSync(join(packDirOf('steady'), name), join(packDirOf('before'), name));
+    git(['--git-dir', mirrorOf('before'), 'update-ref', 'refs/heads/main', commit]);
+    const packs = packCount(mirrorOf('steady'));
+    steadyMaxPacks = Math.max(steadyMaxPacks, packs);
+    if (packs > MAX_PACKS) steadyRuns.push((await maintain(cacheOf('steady'))).seconds);
     if ((i + 1) % 500 === 0) log(`  ${i + 1} fetches (${Math.round((Date.now() - fetchStarted) / 1000)} s), ${packCount(mirrorOf('before'))} packs`);
+    // Lets a Ctrl-C or SIGTERM in (the cleanup unmounts the scratch filesystem).
+    await new Promise((resolve) => setImmediate(resolve));
   }
+  if (git(['--git-dir', mirrorOf('before'), 'rev-parse', 'refs/heads/main']).trim() !== git(['--git-dir', mirrorOf('steady'), 'rev-parse', 'refs/heads/main']).trim()) {
+    throw new Error('the two mirrors do not agree on main');
+  }
+  git(['--git-dir', mirrorOf('before'), 'fsck', '--connectivity-only', '--no-progress']);
 
   cpSync(cacheOf('before'), cacheOf('after'), { recursive: true });
   log('git-cache maintain on the copy...');
   const oneShot = await maintain(cacheOf('after'));
   cloneMirror(upstreamUrl, mirrorOf('fresh'));
 
-  const ids: MirrorId[] = steady ? ['fresh', 'before', 'after', 'steady'] : ['fresh', 'before', 'after'];
+  // From here on upstream is one commit ahead of every mirror, for the refresh measure.
+  moveMain(upstream.path, upstream.refreshCommit);
+  const ids: MirrorId[] = ['fresh', 'before', 'after', 'steady'];
   const specs = measures(upstreamUrl);
   const samples = new Map<string, Timing[]>();
   const idle: number[] = [];
@@ -214,12 +239,12 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), loadavg: loadavg(), git: git(['--version']).trim(), medianIdleBeforeMeasures: median(idle) },
-    method: { size, fetches, runs, steady, scratch: scratch.description },
-    upstream: { commitsBefore: Number(git(['--git-dir', upstream.path, 'rev-list', '--count', upstream.base]).trim()), commitsAfter: Number(git(['--git-dir', upstream.path, 'rev-list', '--count', 'refs/heads/main']).trim()) },
+    method: { size, fetches, runs, scratch: scratch.description },
+    upstream: { commitsBefore: Number(git(['--git-dir', upstream.path, 'rev-list', '--count', upstream.base]).trim()), commitsAfter: Number(git(['--git-dir', upstream.path, 'rev-list', '--count', upstream.commits.at(-1) ?? upstream.base]).trim()) },
     fetchSeconds: (Date.now() - fetchStarted) / 1000,
     maintenance: {
       oneShot: { seconds: oneShot.seconds, cpuSeconds: oneShot.cpuSeconds },
-      steady: steady ? { runs: steadyRuns.length, totalSeconds: steadyRuns.reduce((a, b) => a + b, 0), maxSeconds: Math.max(0, ...steadyRuns), maxPacksBetweenRuns: steadyMaxPacks } : undefined,
+      steady: { runs: steadyRuns.length, totalSeconds: steadyRuns.reduce((a, b) => a + b, 0), maxSeconds: Math.max(0, ...steadyRuns), maxPacksBetweenRuns: steadyMaxPacks },
     },
     mirrors,
     results,
@@ -244,7 +269,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     `git-cache maintain after ${fetches} fetches: ${formatSeconds(oneShot.seconds)} (${formatSeconds(oneShot.cpuSeconds)} CPU).` +
-      (steady ? ` Maintained as it went: ${steadyRuns.length} runs, ${formatSeconds(report.maintenance.steady?.totalSeconds ?? 0)} in all, longest ${formatSeconds(report.maintenance.steady?.maxSeconds ?? 0)}, at most ${steadyMaxPacks} packs.` : ''),
+      ` Maintained as it went: ${steadyRuns.length} runs, ${formatSeconds(report.maintenance.steady.totalSeconds)} in all, longest ${formatSeconds(report.maintenance.steady.maxSeconds)}, at most ${steadyMaxPacks} packs.`,
     '',
   ].join('\n');
   writeFileSync(join(outDir, 'maintenance.md'), markdown);
