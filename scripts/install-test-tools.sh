@@ -42,6 +42,10 @@ declare -A APT_TOOLS=(
   [flock]=util-linux
   [setpriv]=util-linux
   [dash]=dash
+  # the clone helper runs in minimal images: the tests run it under busybox sh (and busybox wget)
+  [busybox]=busybox
+  [nsenter]=util-linux
+  [curl]=curl
   [ssh-keygen]=openssh-client
   # htpasswd hashes and the TLS certificate of the smart HTTP test server
   [openssl]=openssl
@@ -77,6 +81,8 @@ done
 [ -x /usr/lib/git-core/git-http-backend ] || missing_packages+=(git)
 # nss_wrapper (a library, no command): lets ssh run under a UID without a passwd entry (agent tests, image)
 compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || compgen -G '/usr/lib*/libnss_wrapper.so' >/dev/null || missing_packages+=(libnss-wrapper)
+# GNU time (the hostile-input tests measure each run's peak memory); `command -v time` finds the shell keyword
+[ -x /usr/bin/time ] || missing_packages+=(time)
 # podman's network stack and the cluster's CNI plugins live outside PATH too
 [ -x /usr/lib/podman/netavark ] || missing_packages+=(netavark)
 [ -x /usr/lib/podman/aardvark-dns ] || missing_packages+=(aardvark-dns)

@@ -1,6 +1,6 @@
 /**
  * The benchmark's upstream link. Preferred: the upstream `git daemon` inside its own network namespace, behind
- * a veth pair addressed from the benchmarking range 198.18.0.0/30 (RFC 2544; nothing is routed anywhere else),
+ * a veth pair addressed from the benchmarking range 198.18.0.0/15 (a /30 per process; RFC 2544; nothing is routed anywhere else),
  * shaped on both ends to 50 Mbit/s and 20 ms RTT; bytes over the wire are the veth's interface counters.
  * Fallback (not root, or no `ip netns`): a loopback-only variant where a userspace relay on 127.0.0.1 adds the
  * latency and the rate limit and counts the bytes it relays (payload only, no TCP/IP headers).
@@ -36,8 +36,11 @@ export interface UpstreamLink {
 }
 
 const RELAY = fileURLToPath(new URL('./relay.mjs', import.meta.url));
-const HOST_ADDR = '198.18.0.1';
-const NS_ADDR = '198.18.0.2';
+// A /30 per process, so two benchmarks running at once (bench:clone and bench:pods) get links of their own:
+// two veths with one address would make the host route one benchmark's traffic into the other's namespace.
+const SUBNET = `198.18.${(process.pid >> 6) % 256}.${(process.pid % 64) * 4}`;
+const HOST_ADDR = SUBNET.replace(/\d+$/, (last) => String(Number(last) + 1));
+const NS_ADDR = SUBNET.replace(/\d+$/, (last) => String(Number(last) + 2));
 const PREFIX = 30;
 const GIT_PORT = 9418;
 const INNER_PORT = 9419;

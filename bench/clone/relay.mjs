@@ -51,22 +51,39 @@ function pipe(from, to, link, counter, handshakeMs = 0) {
   // The client's first bytes wait one extra RTT: the TCP handshake, which reaches the relay undelayed.
   let extraMs = handshakeMs;
   let inFlight = 0;
-  let ended = false;
-  let lastRelease = 0;
-  const pending = new Set();
-  const schedule = (wait, action) => {
-    // Timers of different lengths could reorder chunks; releases are forced to be monotonic.
-    const at = Math.max(performance.now() + wait, lastRelease);
-    lastRelease = at;
-    const timer = setTimeout(() => {
-      pending.delete(timer);
-      action();
-    }, Math.max(0, at - performance.now()));
-    pending.add(timer);
-  };
+  // One FIFO per direction, drained by one timer at a time: chunks (and the end of the stream) leave in the
+  // order they came. A timer per chunk could fire out of order (Node groups timers by duration), which
+  // reordered bytes of large transfers ("bad line length", "invalid index-pack output").
+  const queue = [];
+  let timer;
   const backlog = () => inFlight + to.writableLength;
   const maybeResume = () => {
     if (backlog() <= HIGH_WATER && from.isPaused()) from.resume();
+  };
+  const release = () => {
+    timer = undefined;
+    const now = performance.now();
+    while (queue.length > 0 && queue[0].at <= now) {
+      const entry = queue.shift();
+      if (entry.chunk === undefined) {
+        to.end();
+        continue;
+      }
+      inFlight -= entry.chunk.length;
+      totals[counter] += entry.chunk.length;
+      if (!to.destroyed) to.write(entry.chunk);
+    }
+    maybeResume();
+    armTimer();
+  };
+  const armTimer = () => {
+    if (timer === undefined && queue.length > 0) timer = setTimeout(release, Math.max(0, queue[0].at - performance.now()));
+  };
+  const enqueue = (wait, chunk) => {
+    // Release times are monotonic, so the head of the queue is always the next to leave.
+    const last = queue.length > 0 ? queue[queue.length - 1].at : 0;
+    queue.push({ at: Math.max(performance.now() + wait, last), chunk });
+    armTimer();
   };
   to.on('drain', maybeResume);
   from.on('data', (chunk) => {
@@ -74,20 +91,17 @@ function pipe(from, to, link, counter, handshakeMs = 0) {
     if (backlog() > HIGH_WATER) from.pause();
     const wait = link(chunk.length) + extraMs;
     extraMs = 0;
-    schedule(wait, () => {
-      inFlight -= chunk.length;
-      totals[counter] += chunk.length;
-      if (!to.destroyed) to.write(chunk);
-      maybeResume();
-    });
+    enqueue(wait, chunk);
   });
+  let ended = false;
   from.on('end', () => {
     ended = true;
-    schedule(delayMs, () => to.end());
+    enqueue(delayMs, undefined);
   });
   from.on('close', () => {
     if (!ended) {
-      for (const timer of pending) clearTimeout(timer);
+      clearTimeout(timer);
+      queue.length = 0;
       to.destroy();
     }
   });

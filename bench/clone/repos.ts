@@ -9,7 +9,7 @@ import { existsSync, renameSync, rmSync, mkdirSync, readdirSync, statSync } from
 import { join } from 'node:path';
 
 export interface RepoSpec {
-  readonly name: 'small' | 'medium' | 'large';
+  readonly name: 'small' | 'medium' | 'large' | 'history';
   readonly textFiles: number;
   readonly textFileLines: number;
   readonly commits: number;
@@ -24,6 +24,9 @@ export const REPO_SPECS: Record<RepoSpec['name'], RepoSpec> = {
   small: { name: 'small', textFiles: 150, textFileLines: 60, commits: 120, filesPerCommit: 3, binaryFiles: 2, binaryBytes: 256 << 10, binaryEvery: 30 },
   medium: { name: 'medium', textFiles: 2500, textFileLines: 120, commits: 1500, filesPerCommit: 6, binaryFiles: 20, binaryBytes: 1 << 20, binaryEvery: 25 },
   large: { name: 'large', textFiles: 12000, textFileLines: 150, commits: 6000, filesPerCommit: 8, binaryFiles: 60, binaryBytes: 2 << 20, binaryEvery: 12 },
+  // Shaped like a long-lived project (redis: 19k commits, 140 MiB pack, a small HEAD tree): long history, most of
+  // the bytes in old versions, so a shallow clone is small and a full mirror is not. bench:pods uses it.
+  history: { name: 'history', textFiles: 1600, textFileLines: 160, commits: 16000, filesPerCommit: 3, binaryFiles: 4, binaryBytes: 256 << 10, binaryEvery: 40 },
 };
 
 /** Bump when the generator changes, so cached repositories are rebuilt. */

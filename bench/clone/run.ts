@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mirrorPath } from '../../src/shared/repo-url.js';
+import { appGitEnv } from '../../src/inject/transparent.js';
 import { CLONE_HELPER_RELATIVE_PATH } from '../../src/shared/names.js';
 import { renderChart, formatValue, type ChartPanel } from './chart.js';
 import { measure, median, runCommand, type Job, type Measurement } from './measure.js';
@@ -80,13 +81,30 @@ const STRATEGIES: readonly Strategy[] = [
     network: true,
     job: (c) => [['git', '-c', 'core.commitGraph=false', 'clone', '-q', '--reference-if-able', c.mirror, '--dissociate', c.url, c.dir]],
   },
-  { id: 'helper', label: 'git-clone-cached helper', network: true, job: (c) => [[join(c.cacheDir, CLONE_HELPER_RELATIVE_PATH), c.url, c.dir]] },
+  // From the mirror, without contacting upstream: what app containers do with no credential and no route.
+  { id: 'helper', label: 'from the mirror (helper)', network: true, job: (c) => [[join(c.cacheDir, CLONE_HELPER_RELATIVE_PATH), c.url, c.dir]] },
+  // A plain `git clone URL` under the env the function injects (transparent mode). git makes a local clone of
+  // the mirror: on one filesystem it hardlinks the packs; across filesystems (a pod's cache volume and its
+  // workspace are two) it copies them, which --no-hardlinks reproduces here.
+  { id: 'transparent', label: 'transparent `git clone`', network: true, job: (c) => [transparentEnv(c, ['git', 'clone', '-q', c.url, c.dir])] },
+  {
+    id: 'transparent-copy',
+    label: 'transparent `git clone`, packs copied (cache on another volume)',
+    network: true,
+    job: (c) => [transparentEnv(c, ['git', 'clone', '-q', '--no-hardlinks', c.url, c.dir])],
+  },
   // The floor: what a clone costs with every object already local and no network at all — the working tree
   // of the same commit, written by `git clone --shared` from the local mirror (objects borrowed through
   // alternates, nothing copied). It does exactly the local work of the cached clone, minus the conversation
   // with upstream.
   { id: 'floor', label: 'local floor (no network)', network: false, job: (c) => [['git', 'clone', '-q', '--shared', c.mirror, c.dir]] },
 ];
+
+/** `env GIT_CONFIG_COUNT=... git ...`: the command under the transparent configuration the function injects. */
+function transparentEnv(c: CloneContext, argv: string[]): string[] {
+  const env = appGitEnv({ repos: [{ url: c.url, mirror: { path: c.mirror } }], endpoint: undefined, transparent: true, cacheDir: c.cacheDir });
+  return ['env', ...env.map((variable) => `${variable.name}=${variable.value}`), ...argv];
+}
 
 const agentSync = (cacheDir: string, url: string): string[] => [process.execPath, AGENT, 'sync', '--cache-dir', cacheDir, '--repo', url, '--log-level', 'warn'];
 
@@ -130,12 +148,16 @@ function git(args: readonly string[]): string {
   return execFileSync('git', args, { encoding: 'utf8', env: GIT_ENV }).trim();
 }
 
-function verifyClone(strategy: Strategy, dir: string, repo: GeneratedRepo): void {
+function verifyClone(strategy: Strategy, dir: string, repo: GeneratedRepo, url: string): void {
   const head = git(['-C', dir, 'rev-parse', 'HEAD']);
   if (head !== repo.head) throw new Error(`${strategy.id}: HEAD ${head}, expected ${repo.head}`);
   const alternates = join(dir, '.git', 'objects', 'info', 'alternates');
   const borrows = existsSync(alternates) && readFileSync(alternates, 'utf8').trim() !== '';
   const shouldBorrow = ['cached', 'helper', 'floor'].includes(strategy.id);
+  if (['helper', 'transparent', 'transparent-copy'].includes(strategy.id)) {
+    const origin = git(['-C', dir, 'config', 'remote.origin.url']);
+    if (origin !== url) throw new Error(`${strategy.id}: origin ${origin}, expected ${url}`);
+  }
   if (borrows !== shouldBorrow) throw new Error(`${strategy.id}: alternates ${borrows ? 'present' : 'absent'}, expected the opposite`);
 }
 
@@ -157,7 +179,7 @@ async function benchRepo(link: UpstreamLink, repo: GeneratedRepo, scratch: strin
       const dir = join(scratch, `clone-${strategy.id}-${run}`);
       rmSync(dir, { recursive: true, force: true });
       const result = await measure(link, [strategy.job({ url, dir, mirror, cacheDir })], GIT_ENV);
-      verifyClone(strategy, dir, repo);
+      verifyClone(strategy, dir, repo, url);
       measured.get(strategy.id)?.push(result);
       log(
         `  run ${run + 1}/${runs} ${strategy.id.padEnd(10)} ${formatValue(result.seconds, 'seconds').padStart(9)} ${formatValue(result.bytes, 'bytes').padStart(10)}` +
@@ -238,6 +260,16 @@ function targetsFor(results: readonly StrategyResult[], podsResult: PodsResult):
     ...(cpuVsFloor !== undefined
       ? [{ name: 'warm mirror vs local floor, client CPU (load-independent cross-check)', goal: '<= 1.3x', measured: `${cpuVsFloor.toFixed(2)}x`, met: cpuVsFloor <= 1.3 }]
       : []),
+    // Cloning with no credential and no route (issue 8): within 1.3x of the floor, and nothing sent upstream.
+    ...(['helper', 'transparent', 'transparent-copy'] as const).flatMap((id): Target[] => {
+      const strategy = get(id);
+      if (!strategy) return [];
+      const ratio = strategy.medianSeconds / floor.medianSeconds;
+      return [
+        { name: `${strategy.label} vs local floor`, goal: '<= 1.3x', measured: `${ratio.toFixed(2)}x`, met: ratio <= 1.3 },
+        { name: `${strategy.label}: bytes to upstream`, goal: '0', measured: formatValue(strategy.medianBytes, 'bytes'), met: strategy.medianBytes === 0 },
+      ];
+    }),
   ];
 }
 

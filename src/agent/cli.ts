@@ -16,6 +16,7 @@ import {
 } from '../shared/names.js';
 import { REPO_NAME_MAX_LENGTH, REPO_NAME_PATTERN, parseRepoUrl, repoKey, tierBaseProblem } from '../shared/repo-url.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { DEFAULT_REFRESH_LIMITS, type RefreshLimits } from './serving/refresh.js';
 
 /** Flags only the agent reads (the function never renders them). */
 export const AGENT_FLAG = {
@@ -24,6 +25,8 @@ export const AGENT_FLAG = {
   insecureIgnoreHostKey: '--insecure-ignore-host-key',
   logLevel: '--log-level',
   parallel: '--parallel',
+  refreshAddress: '--refresh-address',
+  refreshMinInterval: '--refresh-min-interval',
   upstreamCacheWait: '--upstream-cache-wait',
   orphanGrace: '--orphan-grace',
   maintenanceBudget: '--maintenance-budget',
@@ -59,6 +62,10 @@ export interface AgentOptions {
   readonly parallel: number;
   /** serve: `--volume-size` in bytes; undefined = the filesystem's size */
   readonly volumeSizeBytes: number | undefined;
+  /** serve: the refresh-only port for other pods (token required), or undefined */
+  readonly refreshPort: number | undefined;
+  readonly refreshAddress: string;
+  readonly refreshLimits: RefreshLimits;
   /** sync, serve: the tier's base URL (`<base>/<key>.git`), tried before the git host */
   readonly upstreamCache: string | undefined;
   /** How long a first clone waits for a reachable tier to have the repo before going to the git host. */
@@ -126,7 +133,8 @@ ${MAINTENANCE_HELP}`,
   serve: `Usage: ${AGENT_BINARY} serve --repo [NAME=]URL [--repo ...] --cache-dir DIR [flags]
 
 Syncs, then refreshes every interval (with jitter; exponential backoff after failures, keeping the last good
-mirror). HTTP: /readyz (503 until every mirror is present, then 200), /healthz, /metrics (Prometheus).
+mirror). HTTP: /readyz (503 until every mirror is present, then 200), /healthz, /metrics (Prometheus), and
+POST /v1/refresh?repo=NAME: fetch NAME now, answer 200 once done (404 unknown name, 429 too many waiting).
 SIGHUP: refresh now. SIGTERM/SIGINT: stop running git, exit 0.
 
 Flags:
@@ -139,6 +147,10 @@ ${COMMON_HELP}
   ${AGENT_FLAG.gitDaemonAddress} ADDR address for the git daemon (default 0.0.0.0)
   ${FLAG.volumeSize} QUANTITY   the cache volume's size limit, e.g. 5Gi, 500Mi, 10G (an emptyDir sizeLimit), for
                               git_cache_volume_size_bytes (default: the size of DIR's filesystem)
+  ${FLAG.refreshPort} PORT     also answer POST /v1/refresh?repo=NAME on this port, for other pods that present
+                              the token in DIR/.refresh-token (the metrics port answers loopback clients too)
+  ${AGENT_FLAG.refreshAddress} ADDR  address for the refresh port (default 0.0.0.0)
+  ${AGENT_FLAG.refreshMinInterval} DURATION  a requested fetch of one repo starts at most this often (default 5s)
   ${AGENT_FLAG.orphanGrace} DURATION|never  delete mirrors in DIR of repos no agent serves any more once
                               unclaimed this long (default ${DEFAULT_ORPHAN_GRACE}; clones that borrowed
                               their objects break when they go)
@@ -177,6 +189,9 @@ const VALUE_FLAGS = new Set<string>([
   FLAG.credentialsDir,
   FLAG.timeout,
   FLAG.volumeSize,
+  FLAG.refreshPort,
+  AGENT_FLAG.refreshAddress,
+  AGENT_FLAG.refreshMinInterval,
   AGENT_FLAG.metricsAddress,
   FLAG.gitDaemonPort,
   AGENT_FLAG.gitDaemonAddress,
@@ -195,6 +210,9 @@ const SERVE_ONLY = new Set<string>([
   AGENT_FLAG.metricsAddress,
   FLAG.gitDaemonPort,
   AGENT_FLAG.gitDaemonAddress,
+  FLAG.refreshPort,
+  AGENT_FLAG.refreshAddress,
+  AGENT_FLAG.refreshMinInterval,
   AGENT_FLAG.orphanGrace,
 ]);
 const WAIT_ONLY = new Set<string>([FLAG.timeout]);
@@ -321,6 +339,8 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   const parallelText = single(AGENT_FLAG.parallel) ?? '2';
   if (!/^[1-9]\d{0,2}$/.test(parallelText)) throw new UsageError(`${AGENT_FLAG.parallel}: expected a number from 1 to 999`);
   const daemonPortText = single(FLAG.gitDaemonPort);
+  const refreshPortText = single(FLAG.refreshPort);
+  const refreshMinInterval = single(AGENT_FLAG.refreshMinInterval);
   const upstreamCache = single(FLAG.upstreamCache);
   const tierProblem = upstreamCache === undefined ? undefined : tierBaseProblem(upstreamCache);
   if (tierProblem) throw new UsageError(`${FLAG.upstreamCache}: ${tierProblem}`);
@@ -343,6 +363,12 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
       logLevel: logLevel as LogLevel,
       parallel: Number(parallelText),
       volumeSizeBytes: parseVolumeSize(single(FLAG.volumeSize)),
+      refreshPort: refreshPortText === undefined ? undefined : parsePort(FLAG.refreshPort, refreshPortText, true),
+      refreshAddress: single(AGENT_FLAG.refreshAddress) ?? '0.0.0.0',
+      refreshLimits: {
+        ...DEFAULT_REFRESH_LIMITS,
+        ...(refreshMinInterval === undefined ? {} : { minIntervalMs: parseDuration(AGENT_FLAG.refreshMinInterval, refreshMinInterval) }),
+      },
       upstreamCache: upstreamCache?.replace(/\/+$/, ''),
       upstreamCacheWaitMs: parseDuration(AGENT_FLAG.upstreamCacheWait, single(AGENT_FLAG.upstreamCacheWait) ?? DEFAULT_UPSTREAM_CACHE_WAIT),
       orphanGraceMs: orphanGrace === 'never' ? undefined : parseDuration(AGENT_FLAG.orphanGrace, orphanGrace),

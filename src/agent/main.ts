@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { AGENT_BINARY } from '../shared/agent-cli.js';
 import { errorMessage, syncAll } from './mirror/sync.js';
 import { parseArgs, type AgentOptions } from './cli.js';
-import { cloneHelperPath, installCloneHelper } from './clone-helper/install.js';
+import { ensureRefreshToken, installClientFiles } from './clone-helper/install.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { createMaintenanceHook, logMaintenance, mirrorsInCacheDir } from './maintenance/hook.js';
@@ -50,7 +50,8 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
     };
     if (options.command === 'maintain') return await maintain(options, ctx, stop);
     const maintenance = createMaintenanceHook({ enabled: options.maintenance, budgetMs: options.maintenanceBudgetMs, commitGraph: options.commitGraph });
-    if (await installCloneHelper(options.cacheDir)) logger.info('clone_helper_installed', { path: cloneHelperPath(options.cacheDir) });
+    const installed = await installClientFiles(options.cacheDir, options.repos.map((r) => r.key));
+    if (installed.length > 0) logger.info('client_files_installed', { paths: installed });
     await removeOrphanStaging(ctx, new Set(options.repos.map((r) => r.key)));
 
     if (options.command === 'sync') {
@@ -74,7 +75,11 @@ async function run(options: AgentOptions, logger: Logger, stop: AbortController)
       options.repos.map((r) => r.name),
       { refreshIntervalSeconds: options.intervalMs / 1000, volumeSizeBytes: options.volumeSizeBytes, volumeStats: () => statVolume(options.cacheDir) },
     );
-    await serve({ options, ctx, logger, metrics, stop, maintenance });
+    const refreshToken = await ensureRefreshToken(options.cacheDir).catch((error: unknown) => {
+      logger.warn('refresh_token_unavailable', { reason: errorMessage(error), effect: 'only loopback clients may ask for a refresh' });
+      return undefined;
+    });
+    await serve({ options, ctx, logger, metrics, stop, refreshToken, maintenance });
     logger.info('stopped', { reason: 'signal' });
     return EXIT_OK;
   } finally {

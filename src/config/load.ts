@@ -50,6 +50,7 @@ export const CONFIG_MAP_KEYS = {
   volumePath: 'spec.volume.path',
   refreshInterval: 'spec.refreshInterval',
   metricsPort: 'spec.metricsPort',
+  transparent: 'spec.transparent',
 } as const;
 type ConfigMapKey = keyof typeof CONFIG_MAP_KEYS;
 
@@ -76,6 +77,7 @@ function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unkno
   const text = (key: ConfigMapKey) => (typeof data[key] === 'string' && data[key] !== '' ? (data[key] as string) : undefined);
   const repo = { url: data.repoUrl, name: text('repoName'), sshSecretName: text('sshSecretName'), httpsSecretName: text('httpsSecretName') };
   const port = text('metricsPort');
+  const transparent = text('transparent');
   const spec = {
     repos: [repo],
     image: text('image'),
@@ -84,6 +86,7 @@ function gitCacheFromConfigMap(data: Record<string, unknown>): { gitCache: unkno
     volume: { type: text('volumeType'), size: text('volumeSize'), claimName: text('claimName'), path: text('volumePath') },
     refreshInterval: text('refreshInterval'),
     metricsPort: port === undefined ? undefined : /^\d+$/.test(port) ? Number(port) : port,
+    transparent: transparent === 'true' ? true : transparent === 'false' ? false : transparent,
   };
   const keyOfField = new Map(Object.entries(CONFIG_MAP_KEYS).map(([key, field]) => [field, `data.${key}`]));
   return { gitCache: { apiVersion: CONFIG_API_VERSION, kind: CONFIG_KIND, spec: JSON.parse(JSON.stringify(spec)) }, keyOfField };

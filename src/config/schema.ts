@@ -158,6 +158,12 @@ export const gitCacheSpecSchema = z
       .refine((value) => value !== '/' && value.replace(/\/+$/, '') !== TMP_MOUNT_PATH, `must not be / or ${TMP_MOUNT_PATH}`)
       .default(DEFAULT_MOUNT_PATH),
     volume: volumeSchema,
+    transparent: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Configure git in app containers (GIT_CONFIG_COUNT/KEY/VALUE, GIT_CONFIG_SYSTEM) so that a plain `git clone URL` or `git fetch` of a configured repo reads its mirror and `git push` still goes to URL; a workload opts out with the annotation git-cache.dev/transparent: "false"',
+      ),
     refreshInterval: duration('60s, 5m or 1h').default(DEFAULT_REFRESH_INTERVAL),
     metricsPort: z.number().int().min(1024).max(65535).default(DEFAULT_METRICS_PORT),
     resources: z

@@ -5,12 +5,14 @@
 import type { ResolvedConfig, ResolvedRepo } from '../config/load.js';
 import type { GitCacheSpec } from '../config/schema.js';
 import { AGENT_BINARY, agentArgs, type AgentCommand } from '../shared/agent-cli.js';
-import { mirrorPath } from '../shared/repo-url.js';
+import { mirrorPath, tierMirrorUrl } from '../shared/repo-url.js';
+import { appGitEnv } from './transparent.js';
 import {
   AGENT_GID,
   AGENT_UID,
   CACHE_CONTAINER_NAME,
   CREDENTIALS_ROOT,
+  DEFAULT_NODE_NAME,
   DEFAULT_NODE_PATH,
   DEFAULT_WAIT_TIMEOUT,
   ENV_CACHE_DIR,
@@ -20,6 +22,9 @@ import {
   INIT_CONTAINER_NAME,
   GIT_DAEMON_PORT_NAME,
   METRICS_PORT_NAME,
+  DEFAULT_REFRESH_PORT,
+  REFRESH_PORT_NAME,
+  serviceHost,
   SSH_KEY_FILE,
   SSH_KNOWN_HOSTS_FILE,
   TMP_MOUNT_PATH,
@@ -28,6 +33,7 @@ import {
   httpsCredentialDir,
   refEnvName,
   sshCredentialDir,
+  gitDaemonBaseUrl,
 } from '../shared/names.js';
 
 export interface EnvVar {
@@ -84,6 +90,8 @@ export interface Additions {
   appMount: VolumeMount | undefined;
   /** The env vars every other container gets (a container's own definition of a name wins). */
   appEnv: EnvVar[];
+  /** appEnv plus the transparent git configuration: what app containers get unless transparent mode is off. */
+  appEnvTransparent: EnvVar[];
 }
 
 export const DEFAULT_RESOURCES = { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } } as const;
@@ -177,6 +185,8 @@ interface AgentRole {
   readonly waitTimeout?: string;
   /** writers: the tier to fetch from before the git host (`--upstream-cache`). */
   readonly upstreamCache?: string | undefined;
+  /** serve: also answer refresh requests of other pods (with the volume's token) on this port. */
+  readonly refreshPort?: number;
 }
 
 export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], role: AgentRole): CacheContainer {
@@ -196,6 +206,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
       ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
       ...(role.command === 'wait' ? { timeout: role.waitTimeout } : {}),
       ...(role.upstreamCache !== undefined ? { upstreamCache: role.upstreamCache } : {}),
+      ...(role.refreshPort !== undefined ? { refreshPort: role.refreshPort } : {}),
       ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
     }),
     env: [{ name: 'HOME', value: TMP_MOUNT_PATH }],
@@ -211,6 +222,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
     container.ports = [
       { name: METRICS_PORT_NAME, containerPort: spec.metricsPort, protocol: 'TCP' },
       ...(role.gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, containerPort: role.gitDaemonPort, protocol: 'TCP' as const }] : []),
+      ...(role.refreshPort !== undefined ? [{ name: REFRESH_PORT_NAME, containerPort: role.refreshPort, protocol: 'TCP' as const }] : []),
     ];
     container.readinessProbe = probe('/readyz', 10, 3);
     container.livenessProbe = probe('/healthz', 20, 3);
@@ -241,8 +253,16 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
   let volumes: Volume[];
   const upstreamCache = config.spec.upstreamCache;
   if (mode === 'node-network') {
-    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network.
-    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: [] };
+    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network,
+    // from the node Service's git daemon (internalTrafficPolicy Local: its own node's copy).
+    const networkEnv = (transparent: boolean): EnvVar[] =>
+      appGitEnv({
+        repos: repos.map((repo) => ({ url: repo.url, mirror: { url: nodeMirrorUrl(config, repo) } })),
+        endpoint: refreshEndpoint(config, mode),
+        transparent,
+        cacheDir: undefined,
+      });
+    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: networkEnv(false), appEnvTransparent: networkEnv(true) };
   } else if (mode === 'node') {
     // Node mode: the node agent (DaemonSet) is the only writer; the pod waits for complete mirrors on its node
     // and reads the node directory read-only. `Directory`: never create it (that would be root-owned and empty).
@@ -269,17 +289,45 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
     volumes = writerVolumes(config, repos);
   }
   const firstRepo = repos[0];
+  const appEnv = [
+    { name: ENV_CACHE_DIR, value: mountPath },
+    ...(firstRepo ? [{ name: ENV_REF, value: mirrorPath(mountPath, firstRepo.url) }] : []),
+    ...repos.map((repo) => ({ name: refEnvName(repo.name), value: mirrorPath(mountPath, repo.url) })),
+  ];
+  const gitEnv = (transparent: boolean): EnvVar[] =>
+    appGitEnv({
+      repos: repos.map((repo) => ({ url: repo.url, mirror: { path: mirrorPath(mountPath, repo.url) } })),
+      endpoint: refreshEndpoint(config, mode),
+      transparent,
+      cacheDir: mountPath,
+    });
   return {
     initContainers,
     containers,
     volumes,
     appMount: { name: VOLUME_NAME, mountPath, readOnly: true },
-    appEnv: [
-      { name: ENV_CACHE_DIR, value: mountPath },
-      ...(firstRepo ? [{ name: ENV_REF, value: mirrorPath(mountPath, firstRepo.url) }] : []),
-      ...repos.map((repo) => ({ name: refEnvName(repo.name), value: mirrorPath(mountPath, repo.url) })),
-    ],
+    appEnv: [...appEnv, ...gitEnv(false)],
+    appEnvTransparent: [...appEnv, ...gitEnv(true)],
   };
+}
+
+/** `git://<node Service>.<namespace>.svc/<key>.git`: a repo's mirror on the node agent that serves this pod. */
+export function nodeMirrorUrl(config: ResolvedConfig, repo: ResolvedRepo): string {
+  const service = config.node?.name ?? DEFAULT_NODE_NAME;
+  return tierMirrorUrl(gitDaemonBaseUrl(config.namespace ? serviceHost(service, config.namespace) : service), repo.key);
+}
+
+/**
+ * GIT_CACHE_ENDPOINT: the agent that can refresh a mirror for this pod. Sidecar modes: the pod's own agent on
+ * loopback (its metrics port answers refreshes from 127.0.0.1); keeper and node mode: their Service's refresh
+ * port (the token on the volume admits the pods that mount it); init mode: none (nothing runs after the init
+ * container). Without a namespace the Service's short name resolves in the pod's own namespace.
+ */
+export function refreshEndpoint(config: ResolvedConfig, mode: InjectionMode): string | undefined {
+  const service = mode === 'keeper' ? config.spec.keeper?.name : mode === 'node' || mode === 'node-network' ? config.node?.name : undefined;
+  if (service !== undefined) return `http://${config.namespace ? serviceHost(service, config.namespace) : service}:${DEFAULT_REFRESH_PORT}`;
+  if (mode === 'init') return undefined;
+  return `http://127.0.0.1:${config.spec.metricsPort}`;
 }
 
 /** Field order as people write containers (name, image, command, args, restartPolicy, ...), for readable output. */

@@ -19,6 +19,8 @@ import {
   CACHE_CONTAINER_NAME,
   DEFAULT_GIT_DAEMON_PORT,
   DEFAULT_PVC_SIZE,
+  DEFAULT_REFRESH_PORT,
+  REFRESH_PORT_NAME,
   GIT_DAEMON_PORT_NAME,
   MANAGED_BY,
   METRICS_PORT_NAME,
@@ -84,6 +86,9 @@ export function keeperTierUrl(config: ResolvedConfig): string | undefined {
 function servicePorts(config: ResolvedConfig, gitDaemonPort: number | undefined): Resource[] {
   return [
     { name: METRICS_PORT_NAME, port: config.spec.metricsPort, targetPort: METRICS_PORT_NAME, protocol: 'TCP' },
+    // Selected pods ask for a refresh here (GIT_CACHE_ENDPOINT); the agent serves only requests that carry the
+    // token on the cache volume, which only pods that mount the volume can read.
+    { name: REFRESH_PORT_NAME, port: DEFAULT_REFRESH_PORT, targetPort: REFRESH_PORT_NAME, protocol: 'TCP' },
     ...(gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, port: gitDaemonPort, targetPort: GIT_DAEMON_PORT_NAME, protocol: 'TCP' }] : []),
   ];
 }
@@ -99,6 +104,7 @@ function keeperResources(config: ResolvedConfig): Resource[] {
     longRunning: true,
     gitDaemonPort,
     upstreamCache: config.spec.upstreamCache,
+    refreshPort: DEFAULT_REFRESH_PORT,
   });
   const pvc: Resource = {
     apiVersion: 'v1',
@@ -174,6 +180,7 @@ function nodeResources(config: ResolvedConfig): Resource[] {
     longRunning: true,
     gitDaemonPort,
     upstreamCache: keeperTierUrl(config) ?? config.spec.upstreamCache,
+    refreshPort: DEFAULT_REFRESH_PORT,
   });
   const daemonSet: Resource = {
     apiVersion: 'apps/v1',
@@ -244,7 +251,7 @@ function networkPolicy(config: ResolvedConfig, input: GenerationInput, name: str
       podSelector: { matchLabels: selectorLabels(config, component) },
       policyTypes: ['Ingress'],
       ingress: [
-        ...(readers.length > 0 ? [{ from: readers, ports: ports([METRICS_PORT_NAME, ...gitPort]) }] : []),
+        ...(readers.length > 0 ? [{ from: readers, ports: ports([METRICS_PORT_NAME, REFRESH_PORT_NAME, ...gitPort]) }] : []),
         ...(policy.metricsNamespaces.length > 0 ? [{ from: [namespacesPeer([...policy.metricsNamespaces].sort(), undefined)], ports: ports([METRICS_PORT_NAME]) }] : []),
       ],
     },

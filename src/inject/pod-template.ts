@@ -38,6 +38,8 @@ export interface ContainerView {
   readonly handle: MapHandle;
   readonly name: string;
   readonly list: 'initContainers' | 'containers';
+  /** Position in its list, for field paths (`containers[1].env`). */
+  readonly index: number;
   readonly envNames: readonly string[];
   readonly mounts: readonly { name: string | undefined; mountPath: unknown }[];
 }
@@ -55,6 +57,7 @@ export function containerViews(podSpec: MapHandle): ContainerView[] {
           handle,
           name: nameOf(container) ?? `${list}[${index}]`,
           list,
+          index,
           envNames: namesOf(valueAt(container, ['env'])),
           mounts: (Array.isArray(mounts) ? mounts : []).filter(isRecord).map((mount) => ({ name: nameOf(mount), mountPath: valueAt(mount, ['mountPath']) })),
         },

@@ -14,6 +14,7 @@ import {
   ANNOTATION_LOCAL_CONFIG,
   ANNOTATION_REPOS,
   ANNOTATION_STATUS,
+  ANNOTATION_TRANSPARENT,
   AGENT_GID,
   CONFIG_API_GROUP,
   CONFIG_KIND,
@@ -21,6 +22,7 @@ import {
 } from '../shared/names.js';
 import { addedNames, buildAdditions, injectionMode, type Additions, type EnvVar, type InjectionMode } from './additions.js';
 import { applyInjection, containerViews, foreignNames, stripInjection, valueAt, volumeNames, type ApplyPlan } from './pod-template.js';
+import { conflictsWithTransparentEnv } from './transparent.js';
 import { selectorMatches, type Labels } from './selector.js';
 import { generatedResources, type Resource } from './generated.js';
 import { formatStatus, readStatus, type InjectionStatus } from './status.js';
@@ -45,10 +47,18 @@ interface ItemContext {
   readonly templatePath: readonly string[];
 }
 
+// Label and annotation maps are read several times per item; the plain data is shared, so convert each once.
+const stringRecords = new WeakMap<object, Record<string, string>>();
+
 /** A string map (labels, annotations) as plain own properties: `__proto__` is a key like any other. */
 function stringRecord(value: unknown): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
-  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : typeof entry === 'object' ? JSON.stringify(entry) : String(entry)]));
+  let record = stringRecords.get(value);
+  if (!record) {
+    record = Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, entry === null ? '' : typeof entry === 'object' ? JSON.stringify(entry) : String(entry)]));
+    stringRecords.set(value, record);
+  }
+  return record;
 }
 
 function describeItem(item: Item): { ref: ResourceRef; file: KrmResult['file'] } {
@@ -122,6 +132,7 @@ function planInjection(
   previous: InjectionStatus | undefined,
   repos: ResolvedRepo[],
   mode: InjectionMode,
+  transparent: boolean,
   results: KrmResult[],
 ): ItemPlan | undefined {
   const specPath = [...context.templatePath, 'spec'];
@@ -167,15 +178,43 @@ function planInjection(
   }
   if (conflict) return undefined;
 
+  const appEnv = transparent ? additions.appEnvTransparent : additions.appEnv;
   const envToAdd = new Map<string, EnvVar[]>();
   const userEnv: Record<string, string[]> = {};
   for (const container of appContainers) {
     const previouslyOurs = new Set((previous?.env ?? []).filter((name) => !(previous?.userEnv?.[container.name] ?? []).includes(name)));
     const ownNames = new Set(container.envNames.filter((name) => !previouslyOurs.has(name)));
-    const kept = additions.appEnv.filter((variable) => ownNames.has(variable.name)).map((variable) => variable.name);
+    const containerPath = [...specPath, `${container.list}[${container.index}]`, 'env'];
+    const clashing = transparent ? [...ownNames].filter(conflictsWithTransparentEnv) : [];
+    if (clashing.length > 0 && appEnv.some((variable) => conflictsWithTransparentEnv(variable.name))) {
+      // git reads one GIT_CONFIG_COUNT list: adding ours would silently drop the container's own entries or ours.
+      results.push(
+        result(
+          context,
+          'error',
+          `container "${container.name}" sets ${clashing.join(', ')} itself, which transparent mode needs to configure git; ` +
+            `move that configuration into a git config file, or turn transparent mode off for this workload (annotation ${ANNOTATION_TRANSPARENT}: "false") or for all (spec.transparent: false)`,
+          containerPath,
+        ),
+      );
+      conflict = true;
+      continue;
+    }
+    if (transparent && ownNames.has('GIT_CONFIG_NOSYSTEM') && appEnv.some((variable) => variable.name === 'GIT_CONFIG_SYSTEM')) {
+      results.push(
+        result(
+          context,
+          'warning',
+          `container "${container.name}" sets GIT_CONFIG_NOSYSTEM: git then skips the system config that lets it read mirrors owned by the cache container's user (safe.directory); clones from the mirror work only if the container runs as UID ${AGENT_GID}`,
+          containerPath,
+        ),
+      );
+    }
+    const kept = appEnv.filter((variable) => ownNames.has(variable.name)).map((variable) => variable.name);
     if (kept.length > 0) userEnv[container.name] = kept;
-    envToAdd.set(container.name, additions.appEnv.filter((variable) => !ownNames.has(variable.name)));
+    envToAdd.set(container.name, appEnv.filter((variable) => !ownNames.has(variable.name)));
   }
+  if (conflict) return undefined;
 
   const currentFsGroup = podSpec.map('securityContext')?.get('fsGroup') ?? undefined;
   const userHasFsGroup = currentFsGroup !== undefined && !(previous?.fsGroup !== undefined && currentFsGroup === previous.fsGroup);
@@ -188,7 +227,7 @@ function planInjection(
     initContainers: additions.initContainers.map((container) => container.name),
     containers: additions.containers.map((container) => container.name),
     volumes: ours.volumes,
-    env: additions.appEnv.map((variable) => variable.name),
+    env: appEnv.map((variable) => variable.name),
     userEnv,
     ...(fsGroup !== undefined ? { fsGroup } : {}),
   };
@@ -198,7 +237,7 @@ function planInjection(
     ...(status.volumes.length > 0 ? [`volumes ${status.volumes.join(', ')}`] : []),
   ];
   const network = 'no volume: mirrors are read over the network from the node Service';
-  const forApps = additions.appMount ? 'read-only mount and env' : additions.appEnv.length > 0 ? `env (${network})` : `nothing (${network})`;
+  const forApps = additions.appMount ? 'read-only mount and env' : appEnv.length > 0 ? `env (${network})` : `nothing (${network})`;
   const summary =
     `injected git-cache (${status.mode}; repos ${status.repos.join(', ')}): ` +
     `${added.length > 0 ? `added ${added.join(', ')}; ` : ''}${forApps} in ${appContainers.map((container) => container.name).join(', ') || 'no other container'}`;
@@ -276,7 +315,15 @@ function planItem(item: Item, config: ResolvedConfig, results: KrmResult[]): Ite
   // A workload without a namespace is taken to go where the config's generated resources go (kpt and kustomize
   // set both, or neither and `kubectl apply -n` puts both in one namespace).
   const mode = injectionMode(config, ref.namespace ?? config.namespace);
-  const plan = planInjection(context, config, template, status.status, repos, mode, results);
+  const transparentAnnotation = templateAnnotations[ANNOTATION_TRANSPARENT] ?? annotations[ANNOTATION_TRANSPARENT];
+  if (transparentAnnotation !== undefined && transparentAnnotation !== 'true' && transparentAnnotation !== 'false') {
+    const where = templateAnnotations[ANNOTATION_TRANSPARENT] !== undefined ? [...shape.podTemplatePath, 'metadata'] : ['metadata'];
+    results.push(result(context, 'error', `${ANNOTATION_TRANSPARENT} must be "true" or "false", not "${transparentAnnotation}"`, [...where, 'annotations', ANNOTATION_TRANSPARENT]));
+    return undefined;
+  }
+  // The workload's annotation wins over spec.transparent either way: one workload can opt out, or opt in alone.
+  const transparent = transparentAnnotation === undefined ? config.spec.transparent : transparentAnnotation === 'true';
+  const plan = planInjection(context, config, template, status.status, repos, mode, transparent, results);
   if (plan?.action !== 'inject') return plan;
   results.push(result(context, 'info', plan.summary, [...shape.podTemplatePath]));
   const oneShot = runsToCompletion(kind, templateData);

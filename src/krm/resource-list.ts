@@ -6,12 +6,12 @@
  * change is its own source text, byte for byte, and so are the untouched lines of the items it changes.
  * Items of a `kind: List` (kubectl's output shape) are items too.
  */
-import { isMap, isScalar, isSeq, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import type { Node, YAMLMap, YAMLSeq } from 'yaml';
 import { DEFAULT_READ_LIMITS, type ReadLimits } from './limits.js';
 import type { KrmResult } from './results.js';
 import { Prerendered, SourceDocument, TextEdits, type MapHandle } from './yaml-edit.js';
 import { printYaml } from './yaml-io.js';
-import { isRecord, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
+import { isMap, isNullScalar, isRecord, isScalar, isSeq, parseStream, type ParsedDocument, type StreamIndex } from './yaml-read.js';
 
 export const RESOURCE_LIST_KIND = 'ResourceList';
 export const RESOURCE_LIST_API_VERSIONS = ['config.kubernetes.io/v1', 'config.kubernetes.io/v1beta1'] as const;
@@ -38,7 +38,7 @@ export class WireFormatError extends Error {}
 
 function isEmptyDocument(doc: ParsedDocument): boolean {
   const contents = doc.contents as Node | null;
-  return contents === null || (isScalar(contents) && contents.value === null && !contents.tag);
+  return contents === null || isNullScalar(contents);
 }
 
 function describeResource(data: Record<string, unknown>): string {
@@ -59,7 +59,7 @@ class ItemReader {
     let data: Record<string, unknown> | undefined;
     const item: Item = {
       get data() {
-        data ??= index.plainValue(node) as Record<string, unknown>;
+        data ??= index.lazyPlainMap(node);
         return data;
       },
       edit: this.source.mapHandle(node, path),
@@ -151,7 +151,8 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
   const itemsPair = (root as YAMLMap<Node, Node>).items.find((pair) => isScalar(pair.key) && pair.key.value === 'items');
   const itemsNode = itemsPair?.value ?? null;
   const positions = new Map<Item, number>();
-  if (itemsNode !== null && !(isScalar(itemsNode) && itemsNode.value === null)) {
+  let appendsItems = false;
+  if (itemsNode !== null && !isNullScalar(itemsNode)) {
     if (!isSeq(itemsNode)) throw new WireFormatError('ResourceList.items must be a list');
     (itemsNode as YAMLSeq<Node>).items.forEach((item, position) => {
       if (!isMap(item)) throw new WireFormatError(`ResourceList.items[${position}] is not a mapping (a Kubernetes resource)`);
@@ -167,18 +168,30 @@ function resourceListBatch(text: string, root: YAMLMap, index: StreamIndex, sour
       if (!items) return;
       if (stale.size > 0) items.removeWhere((_value, position) => stale.has(position));
       items.push(...fresh);
+      appendsItems = fresh.length > 0;
     },
     print: (results, unchanged = false) => {
       // Printing unchanged items: a fresh view of the same text, carrying only the results.
       const output = unchanged ? new SourceDocument(text, index, source.roots) : source;
       const outputRoot = unchanged ? output.mapHandle(root) : rootHandle;
       outputRoot.delete('results');
-      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      if (results.length > 0) outputRoot.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, () => plainResults(results)), appendsItems && !unchanged ? undefined : resultsBefore(text, root));
       const edits = new TextEdits(text);
       output.collect(edits);
       return edits.apply();
     },
   };
+}
+
+/**
+ * Results go at the end, except after items that end the input without a line break: text after a block
+ * scalar there would change its value ("abc" would become "abc\n"), so they go before `items` instead (unless
+ * items are appended anyway: the scalar then becomes `|-`, and the output ends with a line break).
+ */
+function resultsBefore(text: string, root: YAMLMap): string | undefined {
+  if (text.endsWith('\n') || root.flow) return undefined;
+  const last = (root as YAMLMap<Node, Node>).items.at(-1);
+  return isScalar(last?.key) && last.key.value === 'items' ? 'items' : undefined;
 }
 
 function streamBatch(text: string, docs: ParsedDocument[], index: StreamIndex, source: SourceDocument): ItemBatch {
@@ -242,7 +255,7 @@ export function printInputWithResults(text: string, results: readonly KrmResult[
       );
       const handle = source.mapHandle(root);
       handle.delete('results');
-      handle.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, plainResults(results)));
+      handle.set('results', new Prerendered(`\n${results.map(printResult).join('')}`, () => plainResults(results)));
       const edits = new TextEdits(text);
       source.collect(edits);
       return edits.apply();

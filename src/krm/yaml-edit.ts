@@ -11,8 +11,8 @@
  *   written out in place (the alias replaced by its value, a merged key given explicitly) only when changed,
  *   so the anchored original and its other aliases keep their meaning.
  */
-import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
-import { isMergeKey, isRecord, lineAndColumn, setOwn, type StreamIndex } from './yaml-read.js';
+import type { Node, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { isAlias, isMap, isMergeKey, isRecord, isScalar, isSeq, keyString, lineAndColumn, setOwn, type StreamIndex } from './yaml-read.js';
 import { PRINT_OPTIONS, newYamlDocument } from './yaml-io.js';
 
 /** A change that cannot be written (wrong type in the source, or a layout that cannot be edited safely). */
@@ -25,12 +25,26 @@ export class EditError extends Error {
   }
 }
 
-/** A mapping value already rendered for block context (the text after `key:`), with its data for flow (JSON) context. */
+/**
+ * A mapping value already rendered for block context (the text after `key:`), with its data for flow (JSON)
+ * context, made only if a flow collection needs it.
+ */
 export class Prerendered {
+  private made = false;
+  private value: unknown;
+
   constructor(
     readonly block: string,
-    readonly data: unknown,
+    private readonly makeData: () => unknown,
   ) {}
+
+  get data(): unknown {
+    if (!this.made) {
+      this.value = this.makeData();
+      this.made = true;
+    }
+    return this.value;
+  }
 }
 
 type Path = readonly (string | number)[];
@@ -46,7 +60,8 @@ export interface MapHandle {
   map(key: string, create?: boolean, before?: string): MapHandle | undefined;
   /** The sequence at `key`; undefined when absent or null unless `create`. Throws EditError for another type. */
   seq(key: string, create?: boolean, before?: string): SeqHandle | undefined;
-  set(key: string, value: unknown): void;
+  /** Sets `key` (a new key goes before `before` when that key exists, else at the end). */
+  set(key: string, value: unknown, before?: string): void;
   delete(key: string): void;
   readonly size: number;
 }
@@ -251,6 +266,7 @@ abstract class NodeState {
 
   /** The anchored nodes, this one and its ancestors, that an alias elsewhere also names. */
   sharedAncestors(): Node[] {
+    if (this.source.index.aliased.size === 0) return [];
     const nodes = [this.node];
     for (let parent = this.parent; parent; parent = parent.state.parent) nodes.push(parent.state.node);
     return nodes.filter((node) => this.source.index.aliased.has(node));
@@ -333,8 +349,22 @@ function unshare<T extends NodeState>(state: T): T {
 }
 
 function keyText(pair: Pair<Node, Node>, index: StreamIndex): string {
-  const key = isScalar(pair.key) || isAlias(pair.key) ? index.plainValue(pair.key) : pair.key;
-  return typeof key === 'string' ? key : String(key);
+  return keyString(pair.key, index);
+}
+
+/** A mapping's own pairs (not merged ones) by key, built once per node: the source's nodes never change. */
+const PAIRS_BY_KEY = Symbol('pairs by key');
+type IndexedMap = YAMLMap<Node, Node> & { [PAIRS_BY_KEY]?: Map<string, Pair<Node, Node>> };
+
+function pairsByKey(node: YAMLMap<Node, Node>, index: StreamIndex): Map<string, Pair<Node, Node>> {
+  const indexed = node as IndexedMap;
+  let pairs = indexed[PAIRS_BY_KEY];
+  if (!pairs) {
+    pairs = new Map();
+    for (const pair of node.items) if (!isMergeKey(pair.key)) pairs.set(keyText(pair, index), pair);
+    indexed[PAIRS_BY_KEY] = pairs;
+  }
+  return pairs;
 }
 
 class RealMap implements MapHandle {
@@ -363,7 +393,7 @@ class RealMap implements MapHandle {
 
   /** The own pair for `key` (not one merged in), deleted or not. */
   private ownPair(key: string): Pair<Node, Node> | undefined {
-    return this.node.items.find((pair) => !isMergeKey(pair.key) && keyText(pair, this.source.index) === key);
+    return pairsByKey(this.node, this.source.index).get(key);
   }
 
   /** The own pair for `key`, unless deleted. */
@@ -453,7 +483,7 @@ class RealMap implements MapHandle {
     return this.child(key, create, before, 'a list') as SeqHandle | undefined;
   }
 
-  set(key: string, value: unknown): void {
+  set(key: string, value: unknown, before?: string): void {
     const written: Written = value instanceof Prerendered ? { prerendered: value } : { plain: value };
     const pair = this.pair(key);
     if (pair) {
@@ -462,7 +492,7 @@ class RealMap implements MapHandle {
     }
     const added = this.addedEntry(key);
     if (added) added.value = written;
-    else this.edits().added.push({ key, value: written });
+    else this.edits().added.push({ key, value: written, ...(before !== undefined && this.pair(before) ? { before } : {}) });
   }
 
   delete(key: string): void {
@@ -732,24 +762,75 @@ function colonEnd(text: string, pair: Pair<Node, Node>): number {
   return colon < 0 ? range(pair.key)[1] : colon + 1;
 }
 
-const blockCache = new Map<string, string>();
-
 function indentLines(text: string, indent: string): string {
   return indent === '' ? text : text.replace(/^(?=.)/gm, indent);
 }
 
 function renderDocument(value: unknown, indentSeq: boolean): string {
-  const key = `${indentSeq ? 1 : 0}${JSON.stringify(value)}`;
-  let text = blockCache.get(key);
+  const doc = newYamlDocument(value);
+  // Secret modes are written in decimal (octal literals differ between YAML 1.1 and 1.2): say the octal.
+  markFileModes(doc.contents as Node);
+  return doc.toString({ ...PRINT_OPTIONS, indentSeq });
+}
+
+/*
+ * What injection adds is the same few objects for thousands of workloads (built once per repo set): each is
+ * rendered once per place it goes (key, indentation, layout) and the text reused; the lists and maps injection
+ * creates around them (`env:`, `volumes:`, `annotations:`) are put together from those texts. Rendering happens
+ * when the edits are collected, after every change, so the data no longer changes.
+ */
+const renderedByValue = new WeakMap<object, Map<string, string>>();
+const renderedScalars = new Map<string, string>();
+
+function rendered(data: unknown, variant: string, render: () => string): string {
+  if (typeof data !== 'object' || data === null) {
+    const key = `${variant}\u0000${typeof data}:${String(data)}`;
+    let text = renderedScalars.get(key);
+    if (text === undefined) {
+      text = render();
+      if (renderedScalars.size > 100_000) renderedScalars.clear();
+      renderedScalars.set(key, text);
+    }
+    return text;
+  }
+  let byVariant = renderedByValue.get(data);
+  if (!byVariant) {
+    byVariant = new Map();
+    renderedByValue.set(data, byVariant);
+  }
+  let text = byVariant.get(variant);
   if (text === undefined) {
-    const doc = newYamlDocument(value);
-    // Secret modes are written in decimal (octal literals differ between YAML 1.1 and 1.2): say the octal.
-    markFileModes(doc.contents as Node);
-    text = doc.toString({ ...PRINT_OPTIONS, indentSeq });
-    if (blockCache.size > 10_000) blockCache.clear();
-    blockCache.set(key, text);
+    text = render();
+    byVariant.set(variant, text);
   }
   return text;
+}
+
+function pairDocument(key: string, data: unknown, indentSeq: boolean): string {
+  return renderDocument(Object.defineProperty({}, key, { value: data, enumerable: true }), indentSeq);
+}
+
+/** `key:` on its own line (quoted if it must be), at `indent` columns. */
+function keyLine(key: string, indent: number): string {
+  return rendered(key, `k${indent}`, () => indentLines(pairDocument(key, null, false).replace(/: null\n$/, ':\n'), ' '.repeat(indent)));
+}
+
+/** `key: value` lines for a block mapping at `indent` columns. */
+function pairText(key: string, data: unknown, indent: number, indentSeq: boolean): string {
+  const variant = `${indentSeq ? 'P' : 'p'}${indent}:${key}`;
+  const known = typeof data === 'object' && data !== null && renderedByValue.get(data)?.has(variant);
+  if (!known && Array.isArray(data) && data.length > 0) {
+    return keyLine(key, indent) + data.map((element) => itemText(element, indentSeq ? indent + 2 : indent, indentSeq)).join('');
+  }
+  if (!known && isRecord(data) && Object.keys(data).length > 0) {
+    return keyLine(key, indent) + Object.keys(data).map((entryKey) => pairText(entryKey, data[entryKey], indent + 2, indentSeq)).join('');
+  }
+  return rendered(data, variant, () => indentLines(pairDocument(key, data, indentSeq), ' '.repeat(indent)));
+}
+
+/** `- value` lines for a block sequence whose dashes stand at `indent` columns. */
+function itemText(data: unknown, indent: number, indentSeq: boolean): string {
+  return rendered(data, `${indentSeq ? 'I' : 'i'}${indent}`, () => indentLines(renderDocument([data], indentSeq), ' '.repeat(indent)));
 }
 
 function markFileModes(node: Node | null): void {
@@ -763,19 +844,13 @@ function markFileModes(node: Node | null): void {
   } else if (isSeq(node)) for (const item of (node as YAMLSeq<Node>).items) markFileModes(item);
 }
 
-/** `key: value` lines for a block mapping at `indent` columns. */
 function blockPair(key: string, value: Written, indent: number, indentSeq: boolean): string {
-  if ('prerendered' in value) {
-    const keyOnly = renderDocument(Object.defineProperty({}, key, { value: null, enumerable: true }), indentSeq).replace(/: null\n$/, ':');
-    return indentLines(`${keyOnly}${value.prerendered.block}`, ' '.repeat(indent));
-  }
-  const data = writtenData(value);
-  return indentLines(renderDocument(Object.defineProperty({}, key, { value: data, enumerable: true }), indentSeq), ' '.repeat(indent));
+  if ('prerendered' in value) return `${keyLine(key, indent).replace(/\n$/, '')}${indentLines(value.prerendered.block, ' '.repeat(indent))}`;
+  return pairText(key, writtenData(value), indent, indentSeq);
 }
 
-/** `- value` lines for a block sequence whose dashes stand at `indent` columns. */
 function blockItem(value: Written, indent: number, indentSeq: boolean): string {
-  return indentLines(renderDocument([writtenData(value)], indentSeq), ' '.repeat(indent));
+  return itemText(writtenData(value), indent, indentSeq);
 }
 
 /** The value part of a block pair (`: value` follows the key), for replacing a value in place. */
@@ -857,11 +932,11 @@ function renderBlockMap(state: MapState, edits: TextEdits): void {
 function commentedLineStart(text: string, offset: number, indent: number): number {
   let start = lineStart(text, offset);
   if (!onlySpacesBefore(text, offset)) return offset;
+  const marker = `${' '.repeat(indent)}#`;
   for (;;) {
     if (start === 0) return start;
     const previous = lineStart(text, start - 1);
-    const line = text.slice(previous, start - 1);
-    if (!new RegExp(`^ {${indent}}#`).test(line)) return start;
+    if (!text.startsWith(marker, previous)) return start;
     start = previous;
   }
 }
@@ -975,4 +1050,14 @@ function renderFlowMap(state: MapState, edits: TextEdits): void {
     }),
     ...state.added.map((entry): FlowEntry => ({ text: `${JSON.stringify(entry.key)}: ${json(writtenData(entry.value))}` })),
   ]);
+}
+
+/**
+ * A handle that edits plain data in place (no source text): the same editing code run on data, as a
+ * reference for what an edit of the text must mean.
+ */
+export function plainDataHandle(data: Record<string, unknown>, path: Path = []): MapHandle {
+  const root = new DataRoot(data, () => undefined, false);
+  root.materialize();
+  return new DataMap(root, [], path);
 }

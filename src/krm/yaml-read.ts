@@ -5,13 +5,22 @@
  * values; tags are kept in the text (the function never re-prints what it did not change). Every limit of
  * `ReadLimits` is enforced in one linear pass: an alias costs O(1), however large the node it names.
  */
-import { Composer, Lexer, Parser, isAlias, isMap, isScalar, isSeq, type Alias, type Document, type Node, type Pair, type YAMLMap, type YAMLSeq } from 'yaml';
+import * as YAML from 'yaml';
+import { Composer, Lexer, Parser, type Alias, type Document, type Node, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { ReadLimits } from './limits.js';
+import { readBlockYaml, type ParsedDocument } from './yaml-block-read.js';
+
+// yaml's node tests, bound once: the bundle reaches a CommonJS dependency's exports through a getter on every
+// call, and these run for every node.
+export const isAlias: typeof YAML.isAlias = YAML.isAlias;
+export const isMap: typeof YAML.isMap = YAML.isMap;
+export const isScalar: typeof YAML.isScalar = YAML.isScalar;
+export const isSeq: typeof YAML.isSeq = YAML.isSeq;
 
 /** Input that is not YAML this function can read: the message is one line and says where. */
 export class YamlSyntaxError extends Error {}
 
-export type ParsedDocument = Document.Parsed;
+export type { ParsedDocument } from './yaml-block-read.js';
 
 /** Line and column (1-based) of a character offset, for messages. */
 export function lineAndColumn(text: string, offset: number): string {
@@ -78,9 +87,55 @@ export function checkCharacters(text: string, what = 'input'): void {
   }
 }
 
-// The YAML 1.2 core schema, as kyaml reads; `<<` stays a plain key here and is merged by `plainValue`. Keys are
-// checked for uniqueness below, in linear time (yaml's own check compares every pair of keys).
-const COMPOSE_OPTIONS = { uniqueKeys: false, merge: false, strict: true, prettyErrors: false, intAsBigInt: false } as const;
+// Scalars are composed as strings (the failsafe schema) and typed by `scalarValue` with the YAML 1.2 core
+// schema, as kyaml reads, only when read: most scalars of an input never are, and typing each costs. `<<`
+// stays a plain key here and is merged by `plainValue`. Keys are checked for uniqueness below, in linear time
+// (yaml's own check compares every pair of keys).
+const COMPOSE_OPTIONS = { schema: 'failsafe', uniqueKeys: false, merge: false, strict: true, prettyErrors: false, intAsBigInt: false } as const;
+
+const CORE_NULL = /^(?:~|null|Null|NULL|)$/;
+const CORE_BOOL = /^(?:true|True|TRUE|false|False|FALSE)$/;
+const CORE_INT = /^[-+]?[0-9]+$/;
+const CORE_OCTAL = /^0o[0-7]+$/;
+const CORE_HEX = /^0x[0-9a-fA-F]+$/;
+const CORE_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
+const CORE_INFINITY = /^[-+]?\.(?:inf|Inf|INF)$/;
+const CORE_NAN = /^\.(?:nan|NaN|NAN)$/;
+
+/** A plain scalar's value under the YAML 1.2 core schema (kyaml's), or undefined when it is a string. */
+function coreValue(text: string, only?: 'null' | 'bool' | 'int' | 'float'): unknown {
+  // Most scalars are words: only these first characters can start a null, a boolean or a number.
+  if (!only && text.length > 0 && !/[~nNtTfF0-9+\-.]/.test(text[0] as string)) return undefined;
+  if ((!only || only === 'null') && CORE_NULL.test(text)) return null;
+  if ((!only || only === 'bool') && CORE_BOOL.test(text)) return text[0] === 't' || text[0] === 'T';
+  if (!only || only === 'int' || only === 'float') {
+    if (CORE_INT.test(text)) return Number(text);
+    if (CORE_OCTAL.test(text)) return Number.parseInt(text.slice(2), 8);
+    if (CORE_HEX.test(text)) return Number.parseInt(text.slice(2), 16);
+  }
+  if (!only || only === 'float') {
+    if (CORE_FLOAT.test(text)) return Number(text);
+    if (CORE_INFINITY.test(text)) return text.startsWith('-') ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    if (CORE_NAN.test(text)) return Number.NaN;
+  }
+  return undefined;
+}
+
+const CORE_TAGS: Record<string, 'null' | 'bool' | 'int' | 'float'> = {
+  'tag:yaml.org,2002:null': 'null',
+  'tag:yaml.org,2002:bool': 'bool',
+  'tag:yaml.org,2002:int': 'int',
+  'tag:yaml.org,2002:float': 'float',
+};
+
+/** A scalar node with no value: an empty or `~`/`null` plain scalar without a tag. */
+export function isNullScalar(node: unknown): boolean {
+  return isScalar(node) && !node.tag && node.type === 'PLAIN' && typeof node.value === 'string' && CORE_NULL.test(node.value);
+}
+
+/** Plain values of collections already built are kept on their node (shared: never mutate a plain value). */
+const PLAIN = Symbol('plain value');
+type MemoNode = Node & { [PLAIN]?: unknown };
 
 /** What reading found out about a stream, shared by every document of it. */
 export class StreamIndex {
@@ -93,8 +148,6 @@ export class StreamIndex {
   readonly aliased = new Set<Node>();
   /** Where each aliased node's aliases stand: the collection holding the alias and its pair or index. */
   readonly aliasSites = new Map<Node, { parent: YAMLMap | YAMLSeq; slot: Pair<Node, Node> | number }[]>();
-  /** Plain values already built (aliases share them: never mutate a plain value). */
-  private readonly plain = new Map<Node, unknown>();
   private converted = 0;
   aliasCount = 0;
   expansion = 0;
@@ -116,8 +169,9 @@ export class StreamIndex {
    */
   plainValue(node: Node | null | undefined): unknown {
     if (node === null || node === undefined) return null;
-    const known = this.plain.get(node);
-    if (known !== undefined || this.plain.has(node)) return known;
+    if (isScalar(node) && !node.anchor) return scalarValue(node);
+    const memo = node as MemoNode;
+    if (PLAIN in memo) return memo[PLAIN];
     if (isAlias(node)) {
       const target = this.aliasTargets.get(node);
       if (!target) return null;
@@ -125,40 +179,84 @@ export class StreamIndex {
       while (this.converted <= order) this.plainValue(this.anchored[this.converted++]);
       return this.plainValue(target);
     }
+    // Collections are read several times (selection, conflicts, editing): convert each once.
     const value = this.convert(node);
-    if (node.anchor) this.plain.set(node, value);
+    memo[PLAIN] = value;
     return value;
   }
 
-  private convert(node: Node): unknown {
-    if (isScalar(node)) {
-      const value = node.value;
-      if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
-      // YAML 1.1 documents (%YAML 1.1) read !!binary and timestamps as objects: keep their text.
-      return node.source ?? String(value);
+  /**
+   * A mapping as plain data whose values are converted when first read: an item's `kind` and `metadata` are
+   * read for every item, its `spec` only for workloads. (With a merge key, the whole mapping at once.)
+   */
+  lazyPlainMap(node: YAMLMap): Record<string, unknown> {
+    const pairs = (node as YAMLMap<Node, Node>).items;
+    if (node.anchor || pairs.some((pair) => isMergeKey(pair.key))) return this.plainValue(node) as Record<string, unknown>;
+    const data: Record<string, unknown> = {};
+    for (const pair of pairs) {
+      let value: unknown;
+      let converted = false;
+      Object.defineProperty(data, keyString(pair.key, this), {
+        enumerable: true,
+        configurable: true,
+        get: () => {
+          if (!converted) {
+            value = this.plainValue(pair.value);
+            converted = true;
+          }
+          return value;
+        },
+      });
     }
-    if (isSeq(node)) return (node as YAMLSeq<Node>).items.map((item) => this.plainValue(item));
-    if (isMap(node)) {
-      const map = node as YAMLMap<Node, Node>;
-      const result: Record<string, unknown> = {};
-      const merged: Record<string, unknown>[] = [];
-      for (const pair of map.items) {
-        if (isMergeKey(pair.key)) {
-          const source = this.plainValue(pair.value);
-          // `<<: *a` or `<<: [*a, *b]`; an earlier source wins over a later one, an explicit key over all.
-          for (const entry of Array.isArray(source) ? source : [source]) if (isRecord(entry)) merged.push(entry);
-          continue;
-        }
-        setOwn(result, plainKey(this.plainValue(pair.key)), this.plainValue(pair.value));
-      }
-      if (merged.length === 0) return result;
-      const withMerged: Record<string, unknown> = {};
-      for (const source of [...merged].reverse()) for (const key of Object.keys(source)) setOwn(withMerged, key, source[key]);
-      for (const key of Object.keys(result)) setOwn(withMerged, key, result[key]);
-      return withMerged;
-    }
-    return null;
+    return data;
   }
+
+  private convert(node: Node): unknown {
+    if (isScalar(node)) return scalarValue(node);
+    if (isSeq(node)) return (node as YAMLSeq<Node>).items.map((item) => this.plainValue(item));
+    if (!isMap(node)) return null;
+    const result: Record<string, unknown> = {};
+    let merged: Record<string, unknown>[] | undefined;
+    for (const pair of (node as YAMLMap<Node, Node>).items) {
+      if (isMergeKey(pair.key)) {
+        const source = this.plainValue(pair.value);
+        // `<<: *a` or `<<: [*a, *b]`; an earlier source wins over a later one, an explicit key over all.
+        merged ??= [];
+        for (const entry of Array.isArray(source) ? source : [source]) if (isRecord(entry)) merged.push(entry);
+        continue;
+      }
+      setOwn(result, keyString(pair.key, this), this.plainValue(pair.value));
+    }
+    if (!merged) return result;
+    const withMerged: Record<string, unknown> = {};
+    for (const source of [...merged].reverse()) for (const key of Object.keys(source)) setOwn(withMerged, key, source[key]);
+    for (const key of Object.keys(result)) setOwn(withMerged, key, result[key]);
+    return withMerged;
+
+  }
+}
+
+function scalarValue(node: Scalar): unknown {
+  const value = node.value;
+  // !!binary (and a custom tag yaml knows) come as objects: keep their text.
+  if (typeof value !== 'string') return value === null || typeof value === 'number' || typeof value === 'boolean' ? value : (node.source ?? String(value));
+  if (node.tag) {
+    const only = CORE_TAGS[node.tag];
+    const typed = only ? coreValue(value, only) : undefined;
+    return typed === undefined ? value : typed;
+  }
+  if (node.type !== 'PLAIN') return value;
+  const typed = coreValue(value);
+  return typed === undefined ? value : typed;
+}
+
+/** A mapping key as the string it stands for (a scalar's value; JSON for anything else). */
+export function keyString(key: unknown, index: StreamIndex): string {
+  if (isScalar(key) && !key.anchor) {
+    const value = key.value;
+    return typeof value === 'string' ? value : String(scalarValue(key));
+  }
+  return plainKey(index.plainValue(key as Node));
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -182,12 +280,29 @@ export function isMergeKey(key: unknown): boolean {
   return isScalar(key) && key.type === 'PLAIN' && key.source === '<<';
 }
 
-/** Parses a stream into documents, enforcing the limits, strictness and alias rules. */
+/**
+ * Parses a stream into documents, enforcing the limits, strictness and alias rules. Block-style YAML (what KRM
+ * tools write) is read directly (yaml-block-read.ts); anything else with yaml's Lexer, Parser and Composer.
+ */
 export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDocument[]; index: StreamIndex } {
+  // Half the depth limit: nesting the direct reader accepts is within the limit as yaml's parser counts it.
+  const direct = readBlockYaml(text, Math.floor(limits.maxDepth / 2));
+  const index = new StreamIndex(text, limits);
+  const check = (doc: ParsedDocument) => new Checker(index).walk(doc.contents);
+  if (!direct || direct.tokens > limits.maxTokens) return { docs: composeWithYaml(text, limits, check), index };
+  for (const doc of direct.docs) check(doc);
+  return { docs: direct.docs, index };
+}
+
+/**
+ * Any YAML stream composed with yaml, the limits enforced while lexing; throws YamlSyntaxError for what yaml
+ * reports in a document before `check` sees it.
+ */
+export function composeWithYaml(text: string, limits: ReadLimits, check: (doc: ParsedDocument) => void = () => undefined): ParsedDocument[] {
   const lexer = new Lexer();
   const parser = new Parser();
   const composer = new Composer(COMPOSE_OPTIONS);
-  const docs: ParsedDocument[] = [];
+  const docs: Document.Parsed[] = [];
   let offset = 0;
   let tokens = 0;
   for (const lexeme of lexer.lex(text)) {
@@ -203,13 +318,13 @@ export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDoc
   }
   for (const token of parser.end()) for (const doc of composer.next(token)) docs.push(doc);
   for (const doc of composer.end()) docs.push(doc);
-  const index = new StreamIndex(text, limits);
-  for (const doc of docs) {
+  return docs.map((doc) => {
     const error = doc.errors[0];
     if (error) throw new YamlSyntaxError(`${error.message.split('\n')[0]} at ${lineAndColumn(text, error.pos[0])}`);
-    new Checker(index).walk(doc.contents as Node | null);
-  }
-  return { docs, index };
+    const parsed: ParsedDocument = { contents: doc.contents as Node | null, range: doc.range };
+    check(parsed);
+    return parsed;
+  });
 }
 
 /** One linear walk of a document: duplicate keys, anchors and aliases, merge keys, alias limits. */
@@ -259,24 +374,31 @@ class Checker {
         size += this.walk(item, node as YAMLSeq, position);
       });
     } else if (isMap(node)) {
-      const seen = new Map<string, Node>();
-      for (const pair of (node as YAMLMap<Node, Node>).items) {
+      const pairs = (node as YAMLMap<Node, Node>).items;
+      // Most mappings are small: compare keys pairwise there, use a Map beyond that (linear either way).
+      const seen = pairs.length > 8 ? new Map<string, Node>() : undefined;
+      const ids: (string | undefined)[] = [];
+      for (const pair of pairs) {
         size += this.walk(pair.key);
         const key = pair.key;
         if (isScalar(key)) {
           const id = typeof key.source === 'string' ? key.source : String(key.value);
-          const first = seen.get(id);
+          const firstIndex = seen ? -1 : ids.indexOf(id);
+          const first = seen ? seen.get(id) : firstIndex >= 0 ? (pairs[firstIndex]?.key as Node) : undefined;
           if (first) this.fail(key, `duplicate key ${JSON.stringify(id)} (first at ${lineAndColumn(this.index.text, first.range?.[0] ?? 0)})`);
-          seen.set(id, key);
-        }
+          if (seen) seen.set(id, key);
+          ids.push(id);
+        } else ids.push(undefined);
         size += this.walk(pair.value, node as YAMLMap, pair);
         if (isMergeKey(key) && !this.isMergeSource(pair.value)) {
           this.fail(pair.value ?? key, 'a merge key (<<) takes a mapping, an alias of one, or a list of those');
         }
       }
     }
-    if (node.anchor) this.open.delete(node);
-    if (size > 1 || node.anchor) this.sizes.set(node, size);
+    if (node.anchor) {
+      this.open.delete(node);
+      this.sizes.set(node, size);
+    }
     return size;
   }
 

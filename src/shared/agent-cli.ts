@@ -18,6 +18,7 @@ export const FLAG = {
   timeout: '--timeout',
   gitDaemonPort: '--git-daemon-port',
   volumeSize: '--volume-size',
+  refreshPort: '--refresh-port',
   upstreamCache: '--upstream-cache',
 } as const;
 
@@ -55,6 +56,8 @@ export interface AgentInvocation {
   readonly gitDaemonPort?: number;
   /** serve only: the cache volume's size as a Kubernetes quantity (5Gi), exported as git_cache_volume_size_bytes */
   readonly volumeSize?: string;
+  /** serve only: answer `POST /v1/refresh` from other pods (with the cache volume's token) on this port */
+  readonly refreshPort?: number;
   /** sync and serve: take objects from this git-cache tier (`<base>/<key>.git`) before the git host */
   readonly upstreamCache?: string;
 }
@@ -67,6 +70,7 @@ export function agentArgs(invocation: AgentInvocation): string[] {
     if (invocation.metricsPort !== undefined) args.push(FLAG.metricsPort, String(invocation.metricsPort));
     if (invocation.gitDaemonPort !== undefined) args.push(FLAG.gitDaemonPort, String(invocation.gitDaemonPort));
     if (invocation.volumeSize !== undefined) args.push(FLAG.volumeSize, invocation.volumeSize);
+    if (invocation.refreshPort !== undefined) args.push(FLAG.refreshPort, String(invocation.refreshPort));
   }
   if (invocation.command !== 'wait' && invocation.upstreamCache !== undefined) args.push(FLAG.upstreamCache, invocation.upstreamCache);
   if (invocation.command === 'wait' && invocation.timeout !== undefined) args.push(FLAG.timeout, invocation.timeout);

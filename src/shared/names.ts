@@ -35,6 +35,8 @@ export const DEFAULT_SELECTOR = { matchLabels: { [SELECTOR_LABEL]: 'true' } } as
 export const ANNOTATION_INJECT = `${CONFIG_API_GROUP}/inject`;
 export const ANNOTATION_REPOS = `${CONFIG_API_GROUP}/repos`;
 export const ANNOTATION_STATUS = `${CONFIG_API_GROUP}/status`;
+/** `"false"` on a workload or its pod template: no transparent git configuration for its containers. */
+export const ANNOTATION_TRANSPARENT = `${CONFIG_API_GROUP}/transparent`;
 export const ANNOTATION_LOCAL_CONFIG = 'config.kubernetes.io/local-config';
 
 /** Environment variables: the ones app containers get, and the ones the agent reads. */
@@ -42,6 +44,18 @@ export const ENV_CACHE_DIR = 'GIT_CACHE_DIR';
 export const ENV_REF = 'GIT_CACHE_REF';
 export const ENV_REF_PREFIX = 'GIT_CACHE_REF_';
 export const ENV_REPO_URL = 'REPO_URL';
+/** Base URL of an agent that refreshes a mirror on request (`POST <endpoint>/v1/refresh?repo=NAME`). */
+export const ENV_ENDPOINT = 'GIT_CACHE_ENDPOINT';
+/** git's environment configuration (git 2.31+): command-scope config entries, KEY/VALUE numbered from 0. */
+export const ENV_GIT_CONFIG_COUNT = 'GIT_CONFIG_COUNT';
+export const ENV_GIT_CONFIG_KEY_PREFIX = 'GIT_CONFIG_KEY_';
+export const ENV_GIT_CONFIG_VALUE_PREFIX = 'GIT_CONFIG_VALUE_';
+/**
+ * git's system config file (git 2.32+). Transparent mode points it at a file the agent keeps on the cache volume
+ * (it includes /etc/gitconfig): a local clone runs upload-pack without the command-scope config above, and
+ * upload-pack only takes `safe.directory` (mirrors owned by the cache container's UID) from protected config.
+ */
+export const ENV_GIT_CONFIG_SYSTEM = 'GIT_CONFIG_SYSTEM';
 
 /** Where the cache container finds each repo's credentials: `<root>/<repo name>/{ssh,https}/<file>`. */
 export const CREDENTIALS_ROOT = '/etc/git-cache/credentials';
@@ -65,6 +79,25 @@ export function refEnvName(repoName: string): string {
 
 /** Path of the clone helper the agent installs into the cache volume. */
 export const CLONE_HELPER_RELATIVE_PATH = 'bin/git-clone-cached';
+/** The upload-pack wrapper transparent fetches of `origin` run (asks for a refresh when the fetch names a missing commit). */
+export const UPLOAD_PACK_WRAPPER_RELATIVE_PATH = 'bin/git-upload-pack-cached';
+/** Shell functions both scripts source. */
+export const CLIENT_LIBRARY_RELATIVE_PATH = 'bin/git-cache-lib.sh';
+/** Config file included (includeIf hasconfig:remote.*.url) when a repo's remote is a configured repo: sets origin's uploadpack. */
+export const ORIGIN_GITCONFIG_RELATIVE_PATH = 'bin/origin.gitconfig';
+/** The system git config of app containers in transparent mode (GIT_CONFIG_SYSTEM): /etc/gitconfig plus safe.directory per mirror. */
+export const SYSTEM_GITCONFIG_RELATIVE_PATH = 'bin/system.gitconfig';
+/**
+ * A random secret the agent keeps on the cache volume: only containers that mount the volume can read it, and
+ * the refresh port (keeper and node mode, reached through a Service) serves only requests that carry it.
+ */
+export const REFRESH_TOKEN_RELATIVE_PATH = '.refresh-token';
+export const REFRESH_TOKEN_HEADER = 'x-git-cache-token';
+/** `POST <endpoint>/v1/refresh?repo=NAME`. */
+export const REFRESH_PATH = '/v1/refresh';
+/** The agent's refresh-only port for other pods (keeper and node mode); in sidecar modes the metrics port serves loopback. */
+export const DEFAULT_REFRESH_PORT = 9902;
+export const REFRESH_PORT_NAME = 'gc-refresh';
 
 /** Staging directories for mirrors being built live beside them on the same volume (atomic rename). */
 export const STAGING_DIR_NAME = '.staging';
@@ -114,7 +147,8 @@ export const MANAGED_BY = 'inject-git-cache';
  * the name is one of these, never a name the user may have chosen for something of their own.
  */
 const INJECTED_NAME_PREFIX = 'git-cache';
-const INJECTED_ENV = /^(?:GIT_CACHE_[A-Z0-9_]*|GIT_CONFIG_COUNT|GIT_CONFIG_(?:KEY|VALUE)_\d+)$/;
+// GIT_CONFIG_SYSTEM: transparent mode's system config on the cache volume (src/inject/transparent.ts).
+const INJECTED_ENV = /^(?:GIT_CACHE_[A-Z0-9_]*|GIT_CONFIG_COUNT|GIT_CONFIG_(?:KEY|VALUE)_\d+|GIT_CONFIG_SYSTEM)$/;
 
 export function isInjectedContainerName(name: string): boolean {
   return name.startsWith(INJECTED_NAME_PREFIX);

@@ -7,13 +7,12 @@
  * - names outside the cluster do not resolve (nothing is forwarded off the machine).
  */
 import { createServer, type Server } from 'node:http';
-import { CLUSTER, apply, clusterNamespace, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
+import { CLUSTER, RESTRICTED_CONTAINER_SECURITY, apply, clusterNamespace, logFacts, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
 import { freePort } from '../support/git-fixtures.js';
 
 const test = testWithCluster();
 const ns = clusterNamespace(test, 'network');
 
-const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true };
 const POD_SECURITY = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } };
 
 let hostServer: Server | undefined;
@@ -37,7 +36,7 @@ function nodePod(name: string, script: string, options: { labels?: Record<string
     spec: {
       restartPolicy: 'Never',
       securityContext: { ...POD_SECURITY, ...(options.uid ? { runAsUser: options.uid, runAsGroup: options.uid } : {}) },
-      containers: [{ name: 'main', image: CLUSTER.agentImage, imagePullPolicy: 'Never', command: ['node', '-e', script], securityContext: RESTRICTED_CONTAINER }],
+      containers: [{ name: 'main', image: CLUSTER.agentImage, imagePullPolicy: 'Never', command: ['node', '-e', script], securityContext: RESTRICTED_CONTAINER_SECURITY }],
     },
   };
 }
@@ -63,9 +62,6 @@ const dns = require('node:dns').promises;
 })();`;
 }
 
-function facts(log: string): Record<string, string> {
-  return Object.fromEntries(log.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-}
 
 test.serial('Services resolve by DNS name and connect through kube-proxy; the host address answers pods but not no-upstream UIDs', async (t) => {
   const server = nodePod('echo', `require('node:http').createServer((q, s) => s.end('from-pod')).listen(8080)`, { labels: { app: 'echo' } });
@@ -79,14 +75,14 @@ test.serial('Services resolve by DNS name and connect through kube-proxy; the ho
   await waitForPodSucceeded('client', ns.name);
   await waitForPodSucceeded('fenced', ns.name);
 
-  const client = facts(await logs('client', 'main', ns.name));
+  const client = logFacts(await logs('client', 'main', ns.name));
   t.is(client.service, 'from-pod', 'ClusterIP Service by its full DNS name');
   t.is(client.local, 'from-pod', 'internalTrafficPolicy: Local Service');
   t.is(client.short, 'from-pod', 'the namespace search domain');
   t.is(client.host, 'from-host', 'the host address on the pod bridge');
   t.is(client.outside, 'ENOTFOUND', 'a name outside the cluster resolved');
 
-  const fenced = facts(await logs('fenced', 'main', ns.name));
+  const fenced = logFacts(await logs('fenced', 'main', ns.name));
   t.is(fenced.service, 'from-pod', 'a no-upstream UID still reaches Services by name');
   t.is(fenced.host, 'ENETUNREACH', 'a no-upstream UID reached the host address');
 });

@@ -36,7 +36,6 @@ import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { inject } from './krm.js';
 import { REPO_ROOT, findTool, testWithTools } from './tools.js';
 
@@ -140,9 +139,12 @@ export async function kubectlOk(args: readonly string[], options: KubectlOptions
 
 export type Manifest = Record<string, unknown>;
 
-/** YAML text of several manifests (objects or YAML text) as one multi-document stream. */
+/**
+ * Several manifests (objects or YAML text) as one multi-document stream. Objects go as JSON documents: kubectl
+ * reads YAML 1.1, where a plain `on` or `yes` written by a YAML 1.2 printer would turn into a boolean.
+ */
 export function toManifestYaml(manifests: readonly (Manifest | string)[]): string {
-  return manifests.map((item) => (typeof item === 'string' ? item : stringify(item, { aliasDuplicateObjects: false }))).join('\n---\n');
+  return manifests.map((item) => (typeof item === 'string' ? item : JSON.stringify(item))).join('\n---\n');
 }
 
 /** The warnings the API server sent (admission, Pod Security), one per line, from kubectl's stderr. */
@@ -203,6 +205,8 @@ export interface NamespaceOptions {
   readonly enforce?: PodSecurityLevel;
   /** Pod Security `warn` and `audit` level (default restricted). */
   readonly warn?: PodSecurityLevel;
+  /** More labels (they win over the Pod Security ones). */
+  readonly labels?: Record<string, string>;
 }
 
 let namespaceCounter = 0;
@@ -211,7 +215,7 @@ let namespaceCounter = 0;
 export async function createNamespace(prefix: string, options: NamespaceOptions = {}): Promise<string> {
   const name = `${prefix}-${process.pid}-${++namespaceCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
   const warn = options.warn ?? 'restricted';
-  const labels = { 'pod-security.kubernetes.io/enforce': options.enforce ?? 'restricted', 'pod-security.kubernetes.io/warn': warn, 'pod-security.kubernetes.io/audit': warn };
+  const labels = { 'pod-security.kubernetes.io/enforce': options.enforce ?? 'restricted', 'pod-security.kubernetes.io/warn': warn, 'pod-security.kubernetes.io/audit': warn, ...options.labels };
   await kubectlOk(['apply', '-f', '-'], { input: toManifestYaml([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }]) });
   // The ServiceAccount controller makes `default` shortly after; pods are refused until it exists.
   for (let i = 0; i < 100; i++) {
@@ -226,12 +230,12 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /**
- * A namespace made before a test file's tests and deleted after them (`ns.name` inside tests). With a test
- * title prefix and `t`-less use, it is the per-file fixture most suites want.
+ * A namespace made before a test file's tests and deleted after them (`ns.name` inside tests and in the file's
+ * own `before` hooks: it is made in a serial hook, which ava runs before the concurrent ones).
  */
 export function clusterNamespace(suite: TestFn, prefix: string, options: NamespaceOptions = {}): { readonly name: string } {
   const fixture = { name: '' };
-  suite.before(async () => {
+  suite.serial.before(async () => {
     fixture.name = await createNamespace(prefix, options);
   });
   suite.after.always(async () => {
@@ -285,7 +289,57 @@ export function persistentVolume(options: {
 export function renderWithFunction(manifests: readonly Manifest[], config: Manifest): Manifest[] {
   const { items, results, outcome } = inject(manifests, config);
   if (outcome.exitCode !== 0) throw new Error(`the function failed (${outcome.exitCode}): ${JSON.stringify(results)}`);
-  return items.filter((item) => (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['config.kubernetes.io/local-config'] !== 'true');
+  // What kpt and kustomize do with the output: drop local-config items and the internal.config.kubernetes.io
+  // bookkeeping annotations.
+  return items
+    .filter((item) => annotationsOf(item)?.['config.kubernetes.io/local-config'] !== 'true')
+    .map((item) => {
+      const annotations = annotationsOf(item);
+      if (annotations) for (const key of Object.keys(annotations)) if (key.startsWith('internal.config.kubernetes.io/')) delete annotations[key];
+      return item;
+    });
+}
+
+function annotationsOf(item: Manifest): Record<string, string> | undefined {
+  return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
+}
+
+/** What Pod Security `restricted` demands of a container, plus a read-only root filesystem. */
+export const RESTRICTED_CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true } as const;
+
+/**
+ * A container of the agent image (it has sh, git and node) that runs a shell script: the suites' in-pod probes.
+ * `env` in order; `securityContext` as given (none: the runtime's defaults).
+ */
+export function scriptContainer(name: string, script: string, options: { env?: Record<string, string>; securityContext?: Manifest; volumeMounts?: Manifest[] } = {}): Manifest {
+  return {
+    name,
+    image: CLUSTER.agentImage,
+    imagePullPolicy: 'Never',
+    command: ['sh', '-c', script],
+    env: Object.entries(options.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
+    ...(options.securityContext ? { securityContext: options.securityContext } : {}),
+    ...(options.volumeMounts ? { volumeMounts: options.volumeMounts } : {}),
+  };
+}
+
+/**
+ * JavaScript for `node -e` in a pod (the agent image has node): one TCP connection to $UPSTREAM_HOST:$UPSTREAM_PORT,
+ * printing `connected` or the error code: ENETUNREACH for a no-upstream UID (git and curl hide the errno, and
+ * transparent mode would send git to the mirror instead).
+ */
+export const UPSTREAM_PROBE_JS = `const socket = require('node:net').connect(Number(process.env.UPSTREAM_PORT), process.env.UPSTREAM_HOST);
+socket.on('connect', () => { console.log('connected'); socket.destroy(); });
+socket.on('error', (error) => console.log(error.code));`;
+
+/** The `key=value` lines of a container's log (what the suites' in-pod scripts print), as a record. */
+export function logFacts(log: string): Record<string, string> {
+  return Object.fromEntries(
+    log
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
 }
 
 /** A pod's containers' restart counts and states, for assertion messages. */

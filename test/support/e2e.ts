@@ -25,7 +25,8 @@ export const EXAMPLES_DIR = join(REPO_ROOT, 'examples');
 export const FUNCTION_PATH = join(REPO_ROOT, 'function', 'inject-git-cache');
 /** The function as a workspace-relative path, as the examples' Kptfiles name it. */
 export const FUNCTION_EXEC = 'function/inject-git-cache';
-export const FAKE_DOCKER_DIR = join(REPO_ROOT, 'test', 'support', 'fake-docker');
+/** `docker` for kustomize's container functions: podman under the name kustomize calls (test/support/docker-shim). */
+export const DOCKER_SHIM_DIR = join(REPO_ROOT, 'test', 'support', 'docker-shim');
 /** The function's container image (the Dockerfile's function target), as a container transformer names it. */
 export const FUNCTION_IMAGE = `ghcr.io/git-cache/inject-git-cache:v${VERSION}`;
 export const UPDATE_EXPECTED = process.env.UPDATE_EXPECTED === '1';
@@ -173,12 +174,24 @@ export function kustomizeBuild(dir: string): Promise<Outcome> {
   return runTool(tool('kustomize'), ['build', '--enable-alpha-plugins', '--enable-exec', dir], { cwd: dir });
 }
 
-/** `kubectl kustomize --enable-alpha-plugins DIR` with the stand-in docker first on PATH. */
+/** `kubectl kustomize --enable-alpha-plugins DIR`, its container functions run by podman (the docker shim). */
 export function kubectlKustomize(dir: string, dockerLog: string): Promise<Outcome> {
   return runTool(tool('kubectl'), ['kustomize', '--enable-alpha-plugins', dir], {
     cwd: dir,
-    env: { PATH: `${FAKE_DOCKER_DIR}:${process.env.PATH ?? ''}`, FAKE_DOCKER_IMAGE: FUNCTION_IMAGE, FAKE_DOCKER_LOG: dockerLog },
+    env: { PATH: `${DOCKER_SHIM_DIR}:${process.env.PATH ?? ''}`, DOCKER_SHIM_LOG: dockerLog },
   });
+}
+
+/** `kpt fn eval <pkg> --image IMAGE` with podman as kpt's container runtime, the image never pulled. */
+export function kptEvalImage(
+  workspace: Workspace,
+  resultsDir: string,
+  config: { image: string; fnConfig?: string | undefined; args?: Record<string, string> | undefined },
+): Promise<Outcome> {
+  const args = ['fn', 'eval', workspace.packagePath, '--image', config.image, '--image-pull-policy', 'never', '--results-dir', resultsDir];
+  if (config.fnConfig) args.push('--fn-config', config.fnConfig);
+  if (config.args) args.push('--', ...Object.entries(config.args).map(([key, value]) => `${key}=${value}`));
+  return runTool(tool('kpt'), args, { cwd: workspace.root, env: { KPT_FN_RUNTIME: 'podman' } });
 }
 
 /** The files a kustomization lists under `transformers:`. */

@@ -15,7 +15,8 @@
  *   cannot simply remount the cache read-write (it has no CAP_SYS_ADMIN, as under containerd);
  * - init containers in order, each to completion; a native sidecar (an init container with restartPolicy
  *   Always) is started and its startupProbe (httpGet on the named port, 127.0.0.1: all containers share the
- *   host's network namespace, as containers of a pod share one) polled before the next container starts; then
+ *   host's network namespace unless `netns` names a network namespace for the pod, as containers of a pod share
+ *   one) polled before the next container starts; then
  *   the app containers, all at once, with env from the spec. The pod is done when its main containers have
  *   exited (by default every regular container except a legacy `git-cache` sidecar, which never exits on its
  *   own); then, as the kubelet does with native sidecars, the still-running containers get SIGTERM, and
@@ -30,6 +31,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parse, stringify } from 'yaml';
 import { makeTempDir, removeDir, sleep } from './servers/process.js';
 import { REPO_ROOT, findTool } from './tools.js';
 
@@ -130,6 +133,13 @@ export interface RunPodOptions {
   readonly timeoutMs?: number;
   /** How often a startupProbe is polled (the spec's periodSeconds is kept as a bound, not as the pace). */
   readonly probeEveryMs?: number;
+  /**
+   * A network namespace (`ip netns` name) all the pod's containers share, like a pod's own network: the caller
+   * sets up its links, addresses, routes and rules. Default: the host's.
+   */
+  readonly netns?: string;
+  /** Called once the init containers are done and the sidecars ready, before the app containers start. */
+  readonly beforeApps?: () => Promise<void> | void;
 }
 
 /** Why the pod runner cannot run here, or undefined. */
@@ -297,12 +307,26 @@ function containerPid(child: ChildProcess): number | undefined {
   }
 }
 
-function startContainer(pod: PodSpec, container: Container, role: ContainerRole, volumeDirs: ReadonlyMap<string, string>, stateDir: string, t0: number): Running {
+/** `nsenter --net=...` before a command, when the pod has a network namespace of its own. */
+function inNetns(netns: string | undefined, argv: readonly string[]): string[] {
+  return netns === undefined ? [...argv] : [findTool('nsenter') ?? 'nsenter', `--net=/run/netns/${netns}`, ...argv];
+}
+
+function startContainer(
+  pod: PodSpec,
+  container: Container,
+  role: ContainerRole,
+  volumeDirs: ReadonlyMap<string, string>,
+  stateDir: string,
+  t0: number,
+  netns: string | undefined,
+): Running {
   const nsDir = join(stateDir, 'containers', container.name);
   mkdirSync(nsDir, { recursive: true });
   const scriptFile = join(stateDir, 'containers', `${container.name}.sh`);
   writeFileSync(scriptFile, containerScript(pod, container, volumeDirs, nsDir), { mode: 0o700 });
-  const child = spawn(findTool('unshare') ?? 'unshare', ['--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', scriptFile], {
+  const [command = 'unshare', ...args] = inNetns(netns, [findTool('unshare') ?? 'unshare', '--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', '/bin/sh', scriptFile]);
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const running: Running = {
@@ -348,7 +372,21 @@ function probePort(container: Container, probe: Probe): number {
   return named.containerPort;
 }
 
-async function waitForStartup(container: Container, running: Running, deadline: number, everyMs: number): Promise<void> {
+/** An HTTP GET's status from inside the pod's network namespace (curl there), or from here. */
+async function probeStatus(url: string, netns: string | undefined): Promise<number> {
+  if (netns === undefined) return (await fetch(url, { signal: AbortSignal.timeout(2000) })).status;
+  const [command = 'curl', ...args] = inNetns(netns, [findTool('curl') ?? 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', url]);
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.once('close', () => resolve(text));
+    child.once('error', () => resolve('000'));
+  });
+  return Number(out) || 0;
+}
+
+async function waitForStartup(container: Container, running: Running, deadline: number, everyMs: number, netns: string | undefined): Promise<void> {
   const probe = container.startupProbe;
   if (!probe?.httpGet) return;
   const url = `http://127.0.0.1:${probePort(container, probe)}${probe.httpGet.path ?? '/'}`;
@@ -356,8 +394,8 @@ async function waitForStartup(container: Container, running: Running, deadline: 
   for (;;) {
     if (running.exitCode !== undefined) throw new Error(`sidecar ${container.name} exited with ${running.exitCode} before its startupProbe passed`);
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (response.status >= 200 && response.status < 400) return;
+      const status = await probeStatus(url, netns);
+      if (status >= 200 && status < 400) return;
     } catch {
       // not listening yet
     }
@@ -407,10 +445,10 @@ export async function runPod(pod: PodSpec, options: RunPodOptions = {}): Promise
     volumeDirs = prepareVolumes(pod, stateDir, options.secrets);
     for (const container of pod.initContainers ?? []) {
       const sidecar = container.restartPolicy === 'Always';
-      const running = startContainer(pod, container, sidecar ? 'sidecar' : 'init', volumeDirs, stateDir, t0);
+      const running = startContainer(pod, container, sidecar ? 'sidecar' : 'init', volumeDirs, stateDir, t0, options.netns);
       started.push(running);
       if (sidecar) {
-        await waitForStartup(container, running, deadline, probeEveryMs);
+        await waitForStartup(container, running, deadline, probeEveryMs, options.netns);
         running.readyAt = performance.now() - t0;
       } else {
         const code = await withDeadline(running.exited, `init container ${container.name}`);
@@ -418,7 +456,8 @@ export async function runPod(pod: PodSpec, options: RunPodOptions = {}): Promise
       }
     }
     const mainNames = options.mainContainers ?? pod.containers.map((container) => container.name).filter((name) => name !== 'git-cache' || pod.containers.length === 1);
-    const apps = pod.containers.map((container) => startContainer(pod, container, 'app', volumeDirs, stateDir, t0));
+    await options.beforeApps?.();
+    const apps = pod.containers.map((container) => startContainer(pod, container, 'app', volumeDirs, stateDir, t0, options.netns));
     started.push(...apps);
     const mains = apps.filter((running) => mainNames.includes(running.name));
     await withDeadline(Promise.all(mains.map((running) => running.exited)), `containers ${mainNames.join(', ')}`);
@@ -468,4 +507,28 @@ export function describePodRun(result: PodResult): string {
         `${container.endedAt !== undefined ? `, ended ${container.endedAt.toFixed(0)} ms` : ''}\n[stdout]\n${container.stdout.slice(-6000)}\n[stderr]\n${container.stderr.slice(-6000)}`,
     ),
   ].join('\n');
+}
+
+/**
+ * The pod spec the real function gives `job` (a Job manifest) under `gitCacheSpec`, through
+ * `kpt fn eval --exec function/inject-git-cache`: what the tests then run.
+ */
+export async function renderJobPodSpec(job: Record<string, unknown>, gitCacheSpec: Record<string, unknown>): Promise<PodSpec> {
+  const packageDir = makeTempDir('render-package');
+  const configDir = makeTempDir('render-config');
+  try {
+    writeFileSync(join(packageDir, 'job.yaml'), stringify(job));
+    const fnConfig = join(configDir, 'gitcache.yaml');
+    writeFileSync(fnConfig, stringify({ apiVersion: 'git-cache.dev/v1alpha1', kind: 'GitCache', metadata: { name: 'git-cache' }, spec: gitCacheSpec }));
+    const functionPath = join(REPO_ROOT, 'function', 'inject-git-cache');
+    const rendered = await execa(findTool('kpt') ?? 'kpt', ['fn', 'eval', packageDir, '--exec', functionPath, '--fn-config', fnConfig, '-o', 'stdout'], { reject: false });
+    if (rendered.exitCode !== 0) throw new Error(`kpt fn eval failed: ${rendered.stderr}`);
+    const list = parse(rendered.stdout) as { items: Array<{ kind: string; spec: { template: { spec: PodSpec } } }> };
+    const renderedJob = list.items.find((item) => item.kind === 'Job');
+    if (!renderedJob) throw new Error(`no Job in kpt output:\n${rendered.stdout}`);
+    return renderedJob.spec.template.spec;
+  } finally {
+    removeDir(packageDir);
+    removeDir(configDir);
+  }
 }

@@ -57,6 +57,9 @@ export const MIRROR_CONFIG: ReadonlyArray<readonly [string, string]> = [
   ['fetch.unpacklimit', '1'],
   ['transfer.unpacklimit', '1'],
   ['core.logallrefupdates', 'false'],
+  // Readers fetch commits by id (actions/checkout: +SHA:refs/remotes/origin/BRANCH); protocol v2 allows it
+  // anyway, protocol v0 (git daemon, old clients) only with this.
+  ['uploadpack.allowreachablesha1inwant', 'true'],
 ];
 
 export interface MirrorContext {

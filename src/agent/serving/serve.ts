@@ -2,9 +2,10 @@
  * `git-cache serve`: sync, then keep every mirror fresh. Each repo has its own schedule (interval with jitter,
  * exponential backoff after failures); a failing upstream leaves the last good mirror in place and readiness
  * as it was. Mirrors of repos no agent serves any more are deleted after --orphan-grace. SIGHUP refreshes now;
- * SIGTERM/SIGINT stop running git (no broken mirror: see ../mirror/mirror.ts) and exit 0.
+ * POST /v1/refresh?repo=NAME refreshes one repo now and answers once done (refresh.ts); SIGTERM/SIGINT stop
+ * running git (no broken mirror: see ../mirror/mirror.ts) and exit 0.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { errorMessage, syncRepo, mirrorUsable } from '../mirror/sync.js';
 import { defaultSchedule, nextDelay } from './backoff.js';
 import type { AgentOptions, Repo } from '../cli.js';
@@ -12,6 +13,8 @@ import { startGitDaemon, type RunningDaemon } from './git-daemon.js';
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { MirrorContext } from '../mirror/mirror.js';
+import { boundPort, closeServer, startMetricsHttp, startRefreshHttp, type HttpRoutes } from './http.js';
+import { RefreshQueue } from './refresh.js';
 import type { MaintenanceHook } from '../maintenance/hook.js';
 import { claimRepos, deleteOrphans } from '../mirror/orphans.js';
 
@@ -25,44 +28,16 @@ export interface ServeDeps {
   readonly metrics: AgentMetrics;
   /** Aborted on SIGTERM: stops git and the loops. */
   readonly stop: AbortController;
+  /** The volume's refresh token (undefined: only loopback clients may ask for a refresh). */
+  readonly refreshToken: string | undefined;
   /** Maintains a due mirror after a refresh (after readiness, so it never delays the pod's start). */
   readonly maintenance: MaintenanceHook;
 }
 
-function startHttp(deps: ServeDeps, isReady: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/readyz') {
-      const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'waiting for the first sync\n');
-    } else if (path === '/metrics') {
-      deps.metrics.registry
-        .metrics()
-        .then((body) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(body))
-        .catch((error: unknown) => res.writeHead(500).end(String(error)));
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz\n');
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.options.metricsPort, deps.options.metricsAddress, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-/** A sleep that SIGHUP (wake) or SIGTERM (abort) ends early. */
+/** A sleep per repo that SIGHUP (all), a refresh request (one repo) or SIGTERM (abort) ends early. */
 class Waker {
-  private wakers = new Set<() => void>();
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
+  private wakers = new Map<() => void, string>();
+  sleep(ms: number, signal: AbortSignal, key: string): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -71,13 +46,29 @@ class Waker {
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.wakers.add(done);
+      this.wakers.set(done, key);
       signal.addEventListener('abort', done, { once: true });
     });
   }
-  wakeAll(): void {
-    for (const wake of [...this.wakers]) wake();
+  wake(key: string): void {
+    for (const [wake, sleeper] of [...this.wakers]) if (sleeper === key) wake();
   }
+  wakeAll(): void {
+    for (const wake of [...this.wakers.keys()]) wake();
+  }
+}
+
+/** An abortable sleep that nothing else wakes. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 export async function serve(deps: ServeDeps): Promise<void> {
@@ -93,6 +84,7 @@ export async function serve(deps: ServeDeps): Promise<void> {
     }
   };
   const waker = new Waker();
+  const refreshQueue = new RefreshQueue(options.refreshLimits, (key) => waker.wake(key));
   let pendingHangup = new Set<string>();
 
   const onHup = (): void => {
@@ -102,13 +94,23 @@ export async function serve(deps: ServeDeps): Promise<void> {
   };
   process.on('SIGHUP', onHup);
 
-  let server: Server | undefined;
+  const servers: Server[] = [];
   let daemon: RunningDaemon | undefined;
   try {
+    const routes: HttpRoutes = {
+      metrics,
+      isReady: () => ready,
+      refresh: { token: deps.refreshToken, repos: options.repos, queue: refreshQueue, logger, cacheDir: options.cacheDir },
+    };
     if (options.metricsPort !== 0) {
-      server = await startHttp(deps, () => ready);
-      const address = server.address();
-      logger.info('http_listening', { address: options.metricsAddress, port: typeof address === 'object' && address ? address.port : options.metricsPort });
+      const server = await startMetricsHttp(routes, options.metricsPort, options.metricsAddress);
+      servers.push(server);
+      logger.info('http_listening', { address: options.metricsAddress, port: boundPort(server, options.metricsPort) });
+    }
+    if (options.refreshPort !== undefined) {
+      const server = await startRefreshHttp(routes, options.refreshPort, options.refreshAddress);
+      servers.push(server);
+      logger.info('refresh_listening', { address: options.refreshAddress, port: boundPort(server, options.refreshPort), token: deps.refreshToken !== undefined });
     }
     if (options.gitDaemonPort !== undefined) {
       daemon = startGitDaemon(
@@ -119,9 +121,15 @@ export async function serve(deps: ServeDeps): Promise<void> {
 
     const loop = async (repo: Repo): Promise<void> => {
       let failures = 0;
+      let lastStart = 0;
       while (!stop.signal.aborted) {
         pendingHangup.delete(repo.key);
+        // Refresh requests that arrived before this sync starts are answered by it.
+        const requests = refreshQueue.take(repo.key);
+        lastStart = Date.now();
         const outcome = await syncRepo(ctx, repo, metrics);
+        // A sync cut short by SIGTERM is "the agent is stopping" (503), not a failed fetch (502).
+        RefreshQueue.answer(requests, stop.signal.aborted ? { kind: 'stopped' } : { kind: 'done', outcome });
         if (stop.signal.aborted) break;
         failures = outcome.ok ? 0 : failures + 1;
         if (!usable.get(repo.key)) {
@@ -134,7 +142,10 @@ export async function serve(deps: ServeDeps): Promise<void> {
         const delay = nextDelay(schedule, failures);
         if (failures > 0) logger.info('retry_scheduled', { repo: repo.name, failures, seconds: Math.round(delay / 100) / 10 });
         if (pendingHangup.has(repo.key)) continue;
-        await waker.sleep(delay, stop.signal);
+        // A refresh request (waiting, or arriving while the loop sleeps) runs the next sync now, but never
+        // sooner than minIntervalMs after the last one started: a flood of requests is one fetch per interval.
+        if (!refreshQueue.hasWaiters(repo.key)) await waker.sleep(delay, stop.signal, repo.key);
+        if (refreshQueue.hasWaiters(repo.key)) await pause(Math.max(0, lastStart + options.refreshLimits.minIntervalMs - Date.now()), stop.signal);
       }
     };
     // This agent's claims stay fresher than any grace period, whatever the refresh interval; mirrors of repos
@@ -154,17 +165,14 @@ export async function serve(deps: ServeDeps): Promise<void> {
         } catch (error) {
           logger.warn('orphan_scan_failed', { reason: errorMessage(error) });
         }
-        await waker.sleep(every, stop.signal);
+        await waker.sleep(every, stop.signal, '.orphans');
       }
     };
     await Promise.all([...options.repos.map((repo) => loop(repo)), orphanLoop()]);
   } finally {
     process.off('SIGHUP', onHup);
+    refreshQueue.stopAll();
     await daemon?.stop();
-    if (server) {
-      const s = server;
-      s.closeAllConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-    }
+    for (const server of servers) await closeServer(server);
   }
 }

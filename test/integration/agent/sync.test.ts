@@ -2,7 +2,7 @@
  * `git-cache sync` and `wait` against a real `git daemon` on 127.0.0.1.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { testWithTools } from '../../support/tools.js';
@@ -146,76 +146,6 @@ test('a shallow mirror is never kept: it is moved aside and re-cloned in full', 
   t.true(run.events.some((e) => e.event === 'mirror_quarantined' && e.reason === 'shallow'));
   t.false(existsSync(join(mirror, 'shallow')));
   t.deepEqual(refsOf(mirror), upstream.refs());
-});
-
-test('the clone helper (run by dash) borrows from a usable mirror and falls back to a plain clone otherwise', async (t) => {
-  const { url, cache } = fresh('helper');
-  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
-  const helper = join(cache, 'bin', 'git-clone-cached');
-  const target = join(upstreams.root, 'helper-clone');
-  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CACHE_DIR: '' };
-  const out = execFileSync('dash', [helper, url, target], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  t.is(out, '');
-  t.true(existsSync(join(target, '.git', 'objects', 'info', 'alternates')));
-  const dissociated = join(upstreams.root, 'helper-dissociated');
-  const res = await runProcess('dash', [helper, '--dissociate', url, dissociated, '--quiet'], { GIT_CACHE_DIR: cache });
-  t.is(res.code, 0, res.stderr);
-  t.regex(res.stderr, /--reference-if-able .* --dissociate/);
-  t.false(existsSync(join(dissociated, '.git', 'objects', 'info', 'alternates')));
-  t.true(existsSync(join(dissociated, 'file.txt')));
-
-  // Another repo has no mirror in this cache: plain clone, and it says so.
-  const other = makeUpstream(join(upstreams.root, 'up'), 'helper-other');
-  t.truthy(other);
-  const plain = join(upstreams.root, 'helper-plain');
-  const fallback = await runProcess('dash', [helper, upstreams.daemon.url('helper-other.git'), plain], { GIT_CACHE_DIR: cache });
-  t.is(fallback.code, 0, fallback.stderr);
-  t.regex(fallback.stderr, /no usable mirror .*plain clone/);
-  t.false(existsSync(join(plain, '.git', 'objects', 'info', 'alternates')));
-  t.true(existsSync(join(plain, 'file.txt')));
-
-  const bad = await runProcess('dash', [helper, '--bogus', url, join(upstreams.root, 'x')], {});
-  t.is(bad.code, 2);
-});
-
-test('the clone helper computes the same key as the agent, ignoring http(s) userinfo', async (t) => {
-  const { cache } = fresh('helperkey');
-  mkdirSync(cache, { recursive: true });
-  t.is((await runAgent(['sync', '--repo', upstreams.daemon.url('helperkey.git'), '--cache-dir', cache])).code, 0);
-  const helper = join(cache, 'bin', 'git-clone-cached');
-  for (const url of ['https://host.example/org/repo.git', 'https://user:tok@host.example/org/repo.git', 'git@host.example:org/repo.git']) {
-    const key = repoKey(url);
-    // A fake mirror for the key: the helper must look for exactly this path (and then fail to reach the host,
-    // which is fine: only its announcement matters here).
-    const fake = join(cache, `${key}.git`);
-    git(['init', '-q', '--bare', fake]);
-    writeFileSync(join(fake, 'git-cache.json'), '{}');
-    const res = await runProcess('dash', [helper, url, join(upstreams.root, `nowhere-${key}`)], { GIT_CACHE_DIR: cache, GIT_ALLOW_PROTOCOL: 'none', GIT_TERMINAL_PROMPT: '0' });
-    t.regex(res.stderr, new RegExp(`--reference-if-able ${fake}`), url);
-    t.false(res.stderr.includes('tok@'));
-    rmSync(fake, { recursive: true, force: true });
-  }
-});
-
-test('a reader with another UID and no passwd entry can use the mirror through the clone helper', async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.pass('needs upstreams.root to switch UID; skipped');
-    return;
-  }
-  const { url, cache } = fresh('otheruid');
-  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
-  const home = join(upstreams.root, 'home-4343');
-  mkdirSync(home);
-  chownSync(home, 4343, 4343);
-  chmodSync(upstreams.root, 0o755);
-  const target = join(home, 'clone');
-  const res = await runProcess('setpriv', ['--reuid', '4343', '--regid', '4343', '--clear-groups', 'dash', join(cache, 'bin', 'git-clone-cached'), url, target], {
-    HOME: home,
-    GIT_CONFIG_NOSYSTEM: '1',
-  });
-  t.is(res.code, 0, res.stderr);
-  t.regex(res.stderr, /--reference-if-able/);
-  t.true(existsSync(join(target, '.git', 'objects', 'info', 'alternates')));
 });
 
 test('wait returns once every mirror is present, and times out with a clear message otherwise', async (t) => {

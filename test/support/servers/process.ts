@@ -116,14 +116,14 @@ export function startDaemon(command: string, args: readonly string[], logFile: s
 }
 
 /** Waits until the daemon accepts TCP connections on `port`; fails early (with its log) if it exits first. */
-export async function waitForPort(daemon: Daemon, port: number, name: string, readLog: () => string): Promise<void> {
+export async function waitForPort(daemon: Daemon, port: number, name: string, readLog: () => string, host = LOOPBACK): Promise<void> {
   let exitCode: number | null | undefined;
   void daemon.exited.then((code) => {
     exitCode = code;
   });
-  await waitFor(`${name} to listen on ${LOOPBACK}:${port}`, async () => {
+  await waitFor(`${name} to listen on ${host}:${port}`, async () => {
     if (exitCode !== undefined) throw new Error(`${name} exited with ${exitCode}:\n${readLog()}`);
-    return (await portAccepts(port)) ? true : undefined;
+    return (await portAccepts(port, host)) ? true : undefined;
   });
 }
 

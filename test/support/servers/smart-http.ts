@@ -32,15 +32,17 @@ export interface SmartHttpOptions {
   readonly password: string;
   /** Serve https with a fresh self-signed certificate for 127.0.0.1 (clients trust it through `caFile`). */
   readonly tls?: boolean;
+  /** Listen address: 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP) or a pod network's gateway for pods (the TLS certificate names it). */
+  readonly host?: string;
 }
 
 /** A self-signed certificate valid for IP 127.0.0.1; returns [certificate, key] paths. */
-function selfSignedCertificate(dir: string): [string, string] {
+function selfSignedCertificate(dir: string, host: string): [string, string] {
   const cert = join(dir, 'tls.crt');
   const key = join(dir, 'tls.key');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${host}`, '-addext', `subjectAltName=IP:${host}`, '-keyout', key, '-out', cert],
     { stdio: 'ignore' },
   );
   return [cert, key];
@@ -57,6 +59,7 @@ export async function startSmartHttp(options: SmartHttpOptions): Promise<SmartHt
   if (!nginx || !fcgiwrap) throw new Error('nginx and fcgiwrap are required');
   if (!existsSync(GIT_HTTP_BACKEND)) throw new Error(`${GIT_HTTP_BACKEND} not found`);
   const username = options.username ?? 'git-user';
+  const host = options.host ?? LOOPBACK;
   const dir = makeTempDir('smart-http');
   const daemons: Daemon[] = [];
   const stopAll = async (): Promise<void> => {
@@ -75,7 +78,7 @@ export async function startSmartHttp(options: SmartHttpOptions): Promise<SmartHt
     await waitFor('fcgiwrap socket', () => (existsSync(socket) ? true : undefined), 10_000);
     const accessLog = join(dir, 'access.log');
     const errorLog = join(dir, 'error.log');
-    const tls = options.tls === true ? selfSignedCertificate(dir) : undefined;
+    const tls = options.tls === true ? selfSignedCertificate(dir, host) : undefined;
     const scheme = tls ? 'https' : 'http';
     const readLogs = (): string =>
       [accessLog, errorLog, fcgiLog, join(dir, 'nginx.out')].map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : '')).join('\n');
@@ -99,7 +102,7 @@ http {
   scgi_temp_path ${temp}/scgi;
   client_max_body_size 0;
   server {
-    listen ${LOOPBACK}:${port}${tls ? ' ssl' : ''};
+    listen ${host}:${port}${tls ? ' ssl' : ''};
 ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` : ''}    server_name localhost;
     location / {
       auth_basic "git";
@@ -125,7 +128,7 @@ ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` :
       );
       const server = startDaemon(nginx, ['-p', dir, '-c', config, '-e', errorLog], join(dir, 'nginx.out'));
       try {
-        await waitForPort(server, port, 'nginx', readLogs);
+        await waitForPort(server, port, 'nginx', readLogs, host);
       } catch (error) {
         await server.stop();
         throw error;
@@ -137,7 +140,7 @@ ${tls ? `    ssl_certificate ${tls[0]};\n    ssl_certificate_key ${tls[1]};\n` :
         username,
         password: options.password,
         caFile: tls?.[0],
-        url: (relativePath: string) => `${scheme}://${LOOPBACK}:${port}/${relativePath.replace(/^\/+/, '')}`,
+        url: (relativePath: string) => `${scheme}://${host}:${port}/${relativePath.replace(/^\/+/, '')}`,
         logs: readLogs,
         logFiles: [accessLog, errorLog, fcgiLog],
         stop: async () => {

@@ -41,7 +41,8 @@ function publicKey(file: string): string {
   return readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
-export async function startSshd(): Promise<SshServer> {
+/** `address`: 127.0.0.1, or the test cluster's host address (CLUSTER.hostIP) for an upstream pods can reach. */
+export async function startSshd(address: string = LOOPBACK): Promise<SshServer> {
   const sshd = findTool('sshd');
   if (!sshd) throw new Error('sshd not found');
   const dir = makeTempDir('sshd');
@@ -67,7 +68,7 @@ export async function startSshd(): Promise<SshServer> {
       writeFileSync(
         config,
         [
-          `ListenAddress ${LOOPBACK}`,
+          `ListenAddress ${address}`,
           `Port ${port}`,
           `HostKey ${hostKey}`,
           `PidFile ${join(dir, 'sshd.pid')}`,
@@ -92,7 +93,7 @@ export async function startSshd(): Promise<SshServer> {
       const daemon = startDaemon(sshd, ['-D', '-e', '-f', config], logFile);
       const readLog = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
       try {
-        await waitForPort(daemon, port, 'sshd', readLog);
+        await waitForPort(daemon, port, 'sshd', readLog, address);
         // The readiness probe's own connection is logged asynchronously; let it land so tests that count
         // connections start from a settled log.
         await waitFor('sshd to log the probe connection', () => (/Connection (reset|closed)|kex_exchange_identification/.test(readLog()) ? true : undefined), 3_000).catch(
@@ -102,7 +103,7 @@ export async function startSshd(): Promise<SshServer> {
         await daemon.stop();
         throw error;
       }
-      const hostPattern = `[${LOOPBACK}]:${port}`;
+      const hostPattern = `[${address}]:${port}`;
       return {
         port,
         user,
@@ -111,7 +112,7 @@ export async function startSshd(): Promise<SshServer> {
         unauthorizedPrivateKey: readFileSync(strangerKey, 'utf8'),
         knownHosts: `${hostPattern} ${publicKey(hostKey)}\n`,
         wrongKnownHosts: `${hostPattern} ${publicKey(otherHostKey)}\n`,
-        url: (repoPath: string) => `ssh://${user}@${LOOPBACK}:${port}${repoPath.startsWith('/') ? '' : '/'}${repoPath}`,
+        url: (repoPath: string) => `ssh://${user}@${address}:${port}${repoPath.startsWith('/') ? '' : '/'}${repoPath}`,
         logFile,
         log: readLog,
         stop: async () => {

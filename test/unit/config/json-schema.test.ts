@@ -28,6 +28,7 @@ test('the JSON Schema names every spec field the validator accepts, including ke
     'repos',
     'resources',
     'selector',
+    'transparent',
     'upstreamCache',
     'volume',
     'workloadKinds',

@@ -46,8 +46,9 @@ test('keeper: generates one RWX PVC, a 1-replica Recreate keeper Deployment that
   t.is(service?.kind, 'Service');
   t.deepEqual(
     (at(service, 'spec', 'ports') as Json[]).map((port) => port.name),
-    ['gc-metrics', 'git'],
+    ['gc-metrics', 'gc-refresh', 'git'],
   );
+  t.true((agent?.args as string[]).includes('--refresh-port'), 'the keeper answers refresh requests of other pods on its own port');
   for (const resource of [pvc, keeper, service, policy]) t.deepEqual(kubernetesSchemaErrors(resource), [], String(resource?.kind));
 });
 

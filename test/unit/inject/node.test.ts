@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { kubernetesSchemaErrors } from '../../support/k8s-schema.js';
+import { repoKey } from '../../../src/shared/repo-url.js';
 import { SELECTED, at, containersOf, deployment, inject, podSpecOf, resourceList, runFunction, type Json } from '../../support/krm.js';
 
 const REPOS = [
@@ -60,7 +61,7 @@ test('node mode generates a DaemonSet (the only writer and credential holder, on
   t.truthy(agent?.readinessProbe);
   t.truthy(agent?.livenessProbe);
   t.truthy(at(agent, 'resources', 'requests'));
-  t.deepEqual((agent?.ports as Json[]).map((port) => port.name), ['gc-metrics']);
+  t.deepEqual((agent?.ports as Json[]).map((port) => port.name), ['gc-metrics', 'gc-refresh']);
   t.true(JSON.stringify(pod.volumes).includes('"secretName":"monorepo-ssh"'));
   t.true(JSON.stringify(pod.volumes).includes('"secretName":"tools-token"'));
   // The kubelet creates a missing hostPath root-owned: the one root step hands the directory to the agent's
@@ -75,7 +76,7 @@ test('node mode generates a DaemonSet (the only writer and credential holder, on
 
   const [service] = byKind(items, 'Service');
   t.is(at(service, 'spec', 'internalTrafficPolicy'), 'Local', 'each pod reaches the agent of its own node');
-  t.deepEqual((at(service, 'spec', 'ports') as Json[]).map((port) => port.name), ['gc-metrics']);
+  t.deepEqual((at(service, 'spec', 'ports') as Json[]).map((port) => port.name), ['gc-metrics', 'gc-refresh']);
 });
 
 test('node settings reach the DaemonSet: path, name, tolerations, nodeSelector, priorityClassName, maxUnavailable, serve', (t) => {
@@ -103,7 +104,7 @@ test('node settings reach the DaemonSet: path, name, tolerations, nodeSelector, 
   t.is(args[args.indexOf('--git-daemon-port') + 1], '9418');
   t.is(args[args.indexOf('--volume-size') + 1], '200Gi');
   const [service] = byKind(items, 'Service', 'mirrors');
-  t.deepEqual((at(service, 'spec', 'ports') as Json[]).map((port) => `${String(port.name)}:${String(port.port)}`), ['gc-metrics:9901', 'git:9418']);
+  t.deepEqual((at(service, 'spec', 'ports') as Json[]).map((port) => `${String(port.name)}:${String(port.port)}`), ['gc-metrics:9901', 'gc-refresh:9902', 'git:9418']);
   const build = podSpecOf(named(items, 'build'));
   t.deepEqual(at(build, 'volumes', 0), { name: 'git-cache', hostPath: { path: '/mnt/fast/git', type: 'Directory' } });
   t.deepEqual(kubernetesSchemaErrors(daemonSet), []);
@@ -133,9 +134,11 @@ test('a selected workload gets the hostPath read-only (type Directory), a creden
     }
     const [app] = containersOf(pod, 'containers');
     t.deepEqual(
-      (app?.env as Json[]).map((variable) => variable.name),
+      (app?.env as Json[]).map((variable) => variable.name).filter((name) => /^GIT_CACHE_(DIR|REF)/.test(String(name))),
       ['GIT_CACHE_DIR', 'GIT_CACHE_REF', 'GIT_CACHE_REF_MONOREPO', 'GIT_CACHE_REF_TOOLS'],
     );
+    // The node agent of the pod's own node refreshes on request (the Service has internalTrafficPolicy Local).
+    t.is((app?.env as Json[]).find((variable) => variable.name === 'GIT_CACHE_ENDPOINT')?.value, 'http://git-cache-node.git-cache.svc:9902');
     t.regex(String(at(workload, 'spec', 'template', 'metadata', 'annotations', 'git-cache.dev/status')), /"mode":"node"/);
     t.deepEqual(kubernetesSchemaErrors(workload), []);
   }
@@ -154,6 +157,16 @@ test('workloads in node.networkNamespaces get no volume and no init container; t
   t.is(at(lint, 'containers', 0, 'volumeMounts'), undefined);
   t.regex(String(at(named(items, 'lint'), 'spec', 'template', 'metadata', 'annotations', 'git-cache.dev/status')), /"mode":"node-network"/);
   t.regex(results.find((result) => result.resourceRef?.name === 'lint')?.message ?? '', /no volume: mirrors are read over the network/);
+  // Transparent mode points a plain `git clone URL` at the node Service's git daemon; the endpoint is the node Service.
+  const lintEnv = Object.fromEntries((at(lint, 'containers', 0, 'env') as Json[]).map((variable) => [variable.name, variable.value]));
+  const nodeMirror = (url: string) => `git://git-cache-node.git-cache.svc/${repoKey(url)}.git`;
+  const insteadOf = Object.entries(lintEnv).filter(([name, value]) => name.startsWith('GIT_CONFIG_KEY_') && String(value).endsWith('.insteadOf'));
+  t.true(insteadOf.length > 0);
+  for (const [, key] of insteadOf) t.regex(String(key), /^url\.git:\/\/git-cache-node\.git-cache\.svc\/[0-9a-f]{20}\.git\.insteadOf$/);
+  t.true(Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[0]?.url ?? '')}.insteadOf`) || Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[1]?.url ?? '')}.insteadOf`));
+  t.is(lintEnv.GIT_CACHE_ENDPOINT, 'http://git-cache-node.git-cache.svc:9902');
+  t.is(lintEnv.GIT_CACHE_DIR, undefined, 'no cache directory in the pod');
+  t.is(lintEnv.GIT_CONFIG_SYSTEM, undefined);
   t.deepEqual(kubernetesSchemaErrors(named(items, 'lint')), []);
 
   const [policy] = byKind(items, 'NetworkPolicy', 'git-cache-node');
@@ -172,6 +185,7 @@ test('workloads in node.networkNamespaces get no volume and no init container; t
       ],
       ports: [
         { protocol: 'TCP', port: 'gc-metrics' },
+        { protocol: 'TCP', port: 'gc-refresh' },
         { protocol: 'TCP', port: 'git' },
       ],
     },
@@ -221,6 +235,7 @@ test('with a keeper, node mode makes it the tier: its own ReadWriteOnce claim, i
   ]);
   t.deepEqual(at(keeperPolicy, 'spec', 'ingress', 0, 'ports'), [
     { protocol: 'TCP', port: 'gc-metrics' },
+    { protocol: 'TCP', port: 'gc-refresh' },
     { protocol: 'TCP', port: 'git' },
   ]);
   // The workload still reads its node's hostPath, not the keeper's claim.
@@ -236,6 +251,7 @@ test('the keeper of pvc mode gets a NetworkPolicy too: its git daemon serves onl
     from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['ci'] }] }, podSelector: { matchLabels: SELECTED } }],
     ports: [
       { protocol: 'TCP', port: 'gc-metrics' },
+      { protocol: 'TCP', port: 'gc-refresh' },
       { protocol: 'TCP', port: 'git' },
     ],
   });

@@ -40,6 +40,11 @@ function status(podTemplateOrPod: Json): Json {
   return JSON.parse(String(at(podTemplateOrPod, 'metadata', 'annotations', 'git-cache.dev/status'))) as Json;
 }
 
+/** The GIT_CACHE_DIR / GIT_CACHE_REF* part of a container's env (the rest is the endpoint and transparent mode's). */
+function cacheRefEnv(env: Json[]): Json[] {
+  return env.filter((variable) => /^GIT_CACHE_(DIR|REF)/.test(String(variable.name)));
+}
+
 function errorsOf(results: readonly KrmResult[]): KrmResult[] {
   return results.filter((result) => result.severity === 'error');
 }
@@ -234,17 +239,20 @@ test('the serving cache container gets --volume-size when spec.volume.size is se
 test('a custom mountPath is used for the volume, the mounts and every env value', (t) => {
   const out = inject([deployment('web', { labels: SELECTED })], gitCache({ repos: [{ url: LIB_URL }], mountPath: '/var/cache/git' }));
   const app = containersOf(podSpecOf(single(out.items)), 'containers')[0] as Json;
-  t.deepEqual(app.env, [
+  t.deepEqual(cacheRefEnv(app.env as Json[]), [
     { name: 'GIT_CACHE_DIR', value: '/var/cache/git' },
     { name: 'GIT_CACHE_REF', value: `/var/cache/git/${shellKey(LIB_URL)}.git` },
     { name: 'GIT_CACHE_REF_LIB', value: `/var/cache/git/${shellKey(LIB_URL)}.git` },
   ]);
+  const paths = (app.env as Json[]).map((variable) => String(variable.value)).filter((value) => value.startsWith('/'));
+  t.true(paths.length > 3);
+  for (const path of paths) t.true(path === '/var/cache/git' || path.startsWith('/var/cache/git/'), path);
   t.deepEqual(app.volumeMounts, [{ name: 'git-cache', mountPath: '/var/cache/git', readOnly: true }]);
 });
 
 test('GIT_CACHE_REF is the first repo and GIT_CACHE_REF_<NAME> upper-cases the name with - as _', (t) => {
   const out = inject([deployment('web', { labels: SELECTED })], gitCache({ repos: [{ url: 'https://h.example/o/my-lib.git' }, { url: APP_URL, name: 'front-end-2' }] }));
-  const env = containersOf(podSpecOf(single(out.items)), 'containers')[0]?.env as Json[];
+  const env = cacheRefEnv(containersOf(podSpecOf(single(out.items)), 'containers')[0]?.env as Json[]);
   t.deepEqual(
     env.map((variable) => variable.name),
     ['GIT_CACHE_DIR', 'GIT_CACHE_REF', 'GIT_CACHE_REF_MY_LIB', 'GIT_CACHE_REF_FRONT_END_2'],
@@ -254,13 +262,13 @@ test('GIT_CACHE_REF is the first repo and GIT_CACHE_REF_<NAME> upper-cases the n
 
 test("a user's own env var with an injected name is kept and not duplicated, also on re-run", (t) => {
   const podSpec = { containers: [{ name: 'app', image: 'a:1', env: [{ name: 'GIT_CACHE_DIR', value: '/mine' }] }] };
-  const out = inject([deployment('web', { labels: SELECTED, podSpec })], gitCache({ repos: [{ url: LIB_URL }] }));
+  const out = inject([deployment('web', { labels: SELECTED, podSpec })], gitCache({ repos: [{ url: LIB_URL }], transparent: false }));
   const env = containersOf(podSpecOf(single(out.items)), 'containers')[0]?.env as Json[];
   t.deepEqual(
     env.filter((variable) => variable.name === 'GIT_CACHE_DIR'),
     [{ name: 'GIT_CACHE_DIR', value: '/mine' }],
   );
-  t.is(env.length, 3);
+  t.is(env.length, 4);
   const again = readOutput(runFunction(out.outcome.stdout).stdout);
   t.deepEqual(again.items, out.items);
   const other = readOutput(runFunction(out.outcome.stdout.replace('repos:\n    - url: https://git.example.com/platform/lib.git', `repos:\n    - url: ${APP_URL}`)).stdout);
@@ -271,6 +279,7 @@ test("a user's own env var with an injected name is kept and not duplicated, als
       ['GIT_CACHE_DIR', '/mine'],
       ['GIT_CACHE_REF', ''],
       ['GIT_CACHE_REF_APP_REPO', ''],
+      ['GIT_CACHE_ENDPOINT', ''],
     ],
   );
 });
@@ -284,7 +293,16 @@ test('the status annotation records exactly what was injected', (t) => {
     initContainers: ['git-cache'],
     containers: [],
     volumes: ['git-cache', 'git-cache-tmp', 'git-cache-ssh-app-repo', 'git-cache-https-lib'],
-    env: ['GIT_CACHE_DIR', 'GIT_CACHE_REF', 'GIT_CACHE_REF_APP_REPO', 'GIT_CACHE_REF_LIB'],
+    env: [
+      'GIT_CACHE_DIR',
+      'GIT_CACHE_REF',
+      'GIT_CACHE_REF_APP_REPO',
+      'GIT_CACHE_REF_LIB',
+      'GIT_CACHE_ENDPOINT',
+      'GIT_CONFIG_COUNT',
+      ...Array.from({ length: 18 }, (_, n) => [`GIT_CONFIG_KEY_${n}`, `GIT_CONFIG_VALUE_${n}`]).flat(),
+      'GIT_CONFIG_SYSTEM',
+    ],
     fsGroup: 65532,
   });
 });
@@ -428,7 +446,7 @@ test('the repos annotation picks a subset (in its order) on the workload or its 
   const [a, b] = out.items as [Json, Json];
   t.deepEqual(status(at(a, 'spec', 'template') as Json).repos, ['lib']);
   t.deepEqual(
-    (containersOf(podSpecOf(a), 'containers')[0]?.env as Json[]).map((variable) => variable.name),
+    cacheRefEnv(containersOf(podSpecOf(a), 'containers')[0]?.env as Json[]).map((variable) => variable.name),
     ['GIT_CACHE_DIR', 'GIT_CACHE_REF', 'GIT_CACHE_REF_LIB'],
   );
   t.false(JSON.stringify(a).includes('app-ssh'), 'the unused repo secret is not mounted');
