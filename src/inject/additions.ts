@@ -263,7 +263,7 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
     // from the node Service's git daemon (internalTrafficPolicy Local: its own node's copy). It first waits
     // until its node serves every mirror to it (a new node's agent may still be cloning; the NetworkPolicy
     // may not admit a new pod for a moment). No GIT_CACHE_ENDPOINT: the refresh port wants the token on the
-    // volume; they see what the node agent fetched at its last refresh.
+    // volume; a v2 fetch of a commit the mirror lacks makes the node agent refresh first (serving/git-daemon.ts).
     initContainers.push(waitContainer(config, repos, config.node?.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, nodeServiceBaseUrl(config)));
     const networkEnv = (transparent: boolean): EnvVar[] =>
       appGitEnv({
@@ -337,7 +337,7 @@ export function nodeMirrorUrl(config: ResolvedConfig, repo: ResolvedRepo): strin
  * loopback (its metrics port answers refreshes from 127.0.0.1); keeper and node mode: their Service's refresh
  * port (the token on the volume admits the pods that mount it); none where no agent would serve the pod: init
  * mode (nothing runs after the init container) and node mode's network readers (they mount no volume, so they
- * have no token). Without a namespace
+ * have no token; their fetches of a missing commit refresh through the git port instead). Without a namespace
  * the Service's short name resolves in the pod's own namespace.
  */
 export function refreshEndpoint(config: ResolvedConfig, mode: InjectionMode): string | undefined {

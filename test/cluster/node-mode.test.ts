@@ -118,8 +118,11 @@ function job(index: number): Manifest {
   };
 }
 
-/** A pod that clones from the node Service over git:// (no volume: restricted Pod Security). */
-function networkReader(name: string, namespace: string, labels: Record<string, string>, url: string): Manifest {
+/**
+ * A pod that clones from the node Service over git:// (no volume: restricted Pod Security); `script` replaces
+ * the clone (with $URL set).
+ */
+function networkReader(name: string, namespace: string, labels: Record<string, string>, url: string, script?: string): Manifest {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -132,7 +135,8 @@ function networkReader(name: string, namespace: string, labels: Record<string, s
           name: 'lint',
           image: CLUSTER.agentImage,
           imagePullPolicy: 'Never',
-          command: ['sh', '-c', `export HOME=/work; git clone -q "${url}" /work/app && echo "clone_head=$(git -C /work/app rev-parse HEAD)"`],
+          command: ['sh', '-c', `export HOME=/work; ${script ?? 'git clone -q "$URL" /work/app && echo "clone_head=$(git -C /work/app rev-parse HEAD)"'}`],
+          env: [{ name: 'URL', value: url }],
           securityContext: RESTRICTED_CONTAINER,
           volumeMounts: [{ name: 'work', mountPath: '/work' }],
         },
@@ -215,6 +219,20 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
   });
   t.is(logFacts(await logs('lint', 'lint', restricted.name)).clone_head, main);
   t.is(acceptedLogins(), 1);
+
+  // A commit pushed after the node's last refresh (interval 1h): a network reader fetching it by id, as
+  // actions/checkout does, gets it; the node agent fetched once more from the upstream, on the reader's behalf.
+  const newer = upstream.commit('NEWER.md', 'pushed after the last refresh\n');
+  const checkout = networkReader('checkout', restricted.name, SELECTED, url, [
+    'git init -q /work/app && cd /work/app && git remote add origin "$URL"',
+    `git fetch -q --depth=1 origin '+${newer}:refs/remotes/origin/main' && echo "fetched=$(git rev-parse refs/remotes/origin/main)"`,
+  ].join(' && '));
+  await apply(byNamespace(renderWithFunction([checkout], config), restricted.name), restricted.name);
+  await waitForPodSucceeded('checkout', restricted.name, 180).catch(async (error: unknown) => {
+    throw new Error(`${String(error)}\n${await logs('checkout', 'lint', restricted.name).catch(() => '')}`);
+  });
+  t.is(logFacts(await logs('checkout', 'lint', restricted.name)).fetched, newer);
+  t.is(acceptedLogins(), 2, 'the node agent fetched the newer commit once, for the reader');
 });
 
 // One TCP connection attempt per target (NAME=HOST:PORT in $TARGETS), retried for $SECONDS seconds until one

@@ -113,8 +113,15 @@ export async function serve(deps: ServeDeps): Promise<void> {
       logger.info('refresh_listening', { address: options.refreshAddress, port: boundPort(server, options.refreshPort), token: deps.refreshToken !== undefined });
     }
     if (options.gitDaemonPort !== undefined) {
-      daemon = startGitDaemon(
-        { cacheDir: options.cacheDir, repos: options.repos, address: options.gitDaemonAddress, port: options.gitDaemonPort, env: ctx.runtime.baseEnv },
+      // A reader's fetch of a commit the mirror lacks asks for a refresh exactly as POST /v1/refresh does.
+      const refresh = async (repo: Repo): Promise<string> => {
+        const queued = refreshQueue.request(repo.key);
+        if (queued === 'busy') return 'busy';
+        const answer = await queued;
+        return answer.kind === 'stopped' ? 'stopped' : answer.outcome.ok ? answer.outcome.result.action : 'failed';
+      };
+      daemon = await startGitDaemon(
+        { cacheDir: options.cacheDir, repos: options.repos, address: options.gitDaemonAddress, port: options.gitDaemonPort, env: ctx.runtime.baseEnv, refresh },
         logger,
       );
     }

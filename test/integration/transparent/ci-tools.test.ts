@@ -13,12 +13,12 @@ import { mirrorPath } from '../../../src/shared/repo-url.js';
 import { runAsCacheReader } from '../../support/cache-reader.js';
 import { freePort, git, gitDaemonFixture, makeUpstream, type UpstreamRepo } from '../../support/git-fixtures.js';
 import { startAgent, waitForReady, type AgentProcess } from '../../support/servers/agent.js';
-import { REPO_ROOT, testWithTools } from '../../support/tools.js';
+import { CI_TOOLS_DIR, CI_TOOL_CASES } from '../../support/ci-tool-cases.js';
+import { testWithTools } from '../../support/tools.js';
 
 const test = testWithTools(['git', 'flock', 'dash', 'curl', 'unshare', 'setpriv']);
 const upstreams = gitDaemonFixture(test, 'ci-tools');
 const READER_UID = 4343;
-const TOOLS = join(REPO_ROOT, 'test', 'e2e', 'ci-tools');
 
 interface World {
   readonly url: string;
@@ -62,31 +62,7 @@ function inspect(dir: string, args: string[]): string {
 
 const fetchesFromUpstream = (): number => upstreams.daemon.uploadPacks('/app.git');
 
-interface ToolCase {
-  readonly tool: string;
-  readonly args: (w: World, dir: string, sha: string) => string[];
-  /** What happens with a commit newer than the mirror: checked out, or the documented failure. */
-  readonly newer: 'checked-out' | RegExp;
-  /** Set up upstream for the tool (GitLab's pipeline ref). */
-  readonly before?: (w: World, sha: string) => void;
-}
-
-const CASES: ToolCase[] = [
-  { tool: 'actions-checkout.sh', args: (w, dir, sha) => [w.url, dir, sha, 'main'], newer: 'checked-out' },
-  {
-    tool: 'gitlab-runner.sh',
-    args: (w, dir, sha) => [w.url, dir, sha, 'main', '42'],
-    newer: 'checked-out',
-    before: (w, sha) => git(['--git-dir', w.upstream.path, 'update-ref', 'refs/pipelines/42', sha]),
-  },
-  { tool: 'tekton-git-clone.sh', args: (w, dir, sha) => [w.url, dir, sha], newer: 'checked-out' },
-  { tool: 'argocd-repo-server.sh', args: (w, dir, sha) => [w.url, dir, sha], newer: 'checked-out' },
-  // Fetches by URL and the refspec names no commit: the mirror as of its last refresh, so a newer SHA is missing.
-  { tool: 'jenkins-git.sh', args: (w, dir, sha) => [w.url, dir, sha, 'main'], newer: /reference is not a tree|unable to read tree|did not match any|fatal/ },
-  { tool: 'git-clone.sh', args: (w, dir, sha) => [w.url, dir, sha], newer: /reference is not a tree|did not match any|fatal/ },
-];
-
-for (const entry of CASES) {
+for (const entry of CI_TOOL_CASES) {
   test.serial(`${entry.tool}: a commit pushed after the mirror's last refresh, as another UID on the read-only cache`, async (t) => {
     const w = await setup();
     const sha = w.upstream.commit(`for ${entry.tool}`);
@@ -96,7 +72,7 @@ for (const entry of CASES) {
     const result = await runAsCacheReader(
       { cache: w.cache, home: w.home, uid: READER_UID },
       'dash',
-      `${join(TOOLS, entry.tool)} ${entry.args(w, dir, sha).map((arg) => `'${arg}'`).join(' ')}`,
+      `${join(CI_TOOLS_DIR, entry.tool)} ${entry.args(w, dir, sha).map((arg) => `'${arg}'`).join(' ')}`,
       w.env,
     );
     if (entry.newer === 'checked-out') {
@@ -123,12 +99,12 @@ test.serial('plain git clone and clone --depth 1 read the mirror (as of its last
   const mirrorHead = git(['--git-dir', mirrorPath(w.cache, w.url), 'rev-parse', 'refs/heads/main']).trim();
   const before = fetchesFromUpstream();
   const dir = join(w.home, 'depth1');
-  const result = await runAsCacheReader({ cache: w.cache, home: w.home, uid: READER_UID }, 'dash', `${join(TOOLS, 'git-clone-depth1.sh')} '${w.url}' '${dir}'`, w.env);
+  const result = await runAsCacheReader({ cache: w.cache, home: w.home, uid: READER_UID }, 'dash', `${join(CI_TOOLS_DIR, 'git-clone-depth1.sh')} '${w.url}' '${dir}'`, w.env);
   t.is(result.code, 0, result.stderr);
   t.is(inspect(dir, ['rev-parse', 'HEAD']), mirrorHead);
   t.regex(result.stderr, /--depth is ignored in local clones/, 'git says it makes a full local clone instead');
   const full = join(w.home, 'full');
-  const clone = await runAsCacheReader({ cache: w.cache, home: w.home, uid: READER_UID }, 'dash', `${join(TOOLS, 'git-clone.sh')} '${w.url}' '${full}' '${mirrorHead}'`, w.env);
+  const clone = await runAsCacheReader({ cache: w.cache, home: w.home, uid: READER_UID }, 'dash', `${join(CI_TOOLS_DIR, 'git-clone.sh')} '${w.url}' '${full}' '${mirrorHead}'`, w.env);
   t.is(clone.code, 0, clone.stderr);
   t.is(inspect(full, ['config', 'remote.origin.url']), w.url);
   t.is(fetchesFromUpstream() - before, 0);
