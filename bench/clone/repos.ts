@@ -34,7 +34,7 @@ const GENERATOR_VERSION = 1;
 
 const GIT_ENV = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -48,7 +48,7 @@ function mulberry32(seed: number): () => number {
 const SYLLABLES = ['ka', 'lo', 'mi', 'ne', 'ru', 'ta', 'shi', 'po', 'va', 'ze', 'qu', 'dor', 'ex', 'fin', 'gal', 'hub', 'ion', 'jet', 'lux', 'mon'];
 const KEYWORDS = ['const', 'let', 'return', 'if', 'for', 'function', 'await', 'export', 'import', 'class', 'new', 'throw'];
 
-function makeLineMaker(random: () => number): () => string {
+export function makeLineMaker(random: () => number): () => string {
   const vocabulary = Array.from({ length: 4000 }, () => {
     const parts = 1 + Math.floor(random() * 3);
     let word = '';

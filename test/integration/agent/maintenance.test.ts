@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { repoKey } from '../../../src/shared/repo-url.js';
 import { MAX_PACKS } from '../../../src/agent/maintenance/plan.js';
 import { testWithTools } from '../../support/tools.js';
-import { GIT_TEST_ENV, git, gitDaemonFixture, holdLock, makeUpstream, runAgent } from '../../support/git-fixtures.js';
+import { GIT_TEST_ENV, freePort, git, gitDaemonFixture, holdLock, makeUpstream, parseEvents, runAgent } from '../../support/git-fixtures.js';
+import { httpGet, startAgent, waitForReady } from '../../support/servers/agent.js';
+import { waitFor } from '../../support/servers/process.js';
+import { createLogger } from '../../../src/agent/log.js';
+import { prepareRuntime } from '../../../src/agent/git/runtime.js';
+import { maintainMirror } from '../../../src/agent/maintenance/maintain.js';
 import { allObjects, packNames, prepareCommits, refreshOneByOne } from '../../support/pack-history.js';
 
 const test = testWithTools(['git', 'flock', 'nice']);
@@ -180,4 +185,50 @@ test('maintain refuses a cache dir without that mirror with exit 1, and creates 
   t.is(run.code, 1);
   t.regex(run.stderr, /no mirror/);
   t.false(existsSync(cache));
+});
+
+test('serve maintains a due mirror after it is ready, and exports packs and maintenance metrics', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('serve');
+  t.is((await runAgent(['sync', '--repo', `serve=${url}`, '--cache-dir', cache, '--no-maintenance'])).code, 0);
+  const side = join(upstreams.root, 'serve-side.git');
+  refreshOneByOne(side, upstream.path, mirror, prepareCommits(upstream.path, side, 60, 'serve'));
+  t.true(packNames(mirror).length > MAX_PACKS);
+  const port = await freePort();
+  const agent = startAgent(['serve', '--repo', `serve=${url}`, '--cache-dir', cache, '--interval', '1h', '--metrics-port', String(port), '--metrics-address', '127.0.0.1']);
+  t.teardown(() => agent.stop());
+  await waitForReady(port, agent);
+  const metrics = await waitFor(
+    'a successful maintenance run in /metrics',
+    async () => {
+      const body = (await httpGet(port, '/metrics')).body;
+      return /git_cache_maintenance_total\{repo="serve",result="success"\} 1\b/.test(body) ? body : undefined;
+    },
+    120_000,
+    200,
+  );
+  const value = (name: string): number => Number(new RegExp(`^${name}\\{repo="serve"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  t.true(value('git_cache_packs') <= MAX_PACKS, metrics);
+  t.true(value('git_cache_last_maintenance_seconds') > 0);
+  for (const result of ['error', 'timeout', 'skipped']) t.regex(metrics, new RegExp(`git_cache_maintenance_total\\{repo="serve",result="${result}"\\} 0`));
+  const events = parseEvents(agent.stderr()).map((e) => e.event);
+  t.true(events.indexOf('ready') < events.indexOf('maintenance_started'), 'readiness did not wait for maintenance');
+  t.is(packNames(mirror).length, value('git_cache_packs'));
+});
+
+test('maintenance after a refresh is skipped, not waited for, while another agent holds the lock', async (t) => {
+  const { url, cache } = fresh('skip');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache, '--no-maintenance'])).code, 0);
+  const logger = createLogger('error', () => undefined);
+  const runtime = await prepareRuntime(logger);
+  t.teardown(() => runtime.cleanup());
+  const ctx = { cacheDir: cache, runtime, logger, credentials: { credentialsDir: '/nonexistent', insecureIgnoreHostKey: false }, recovered: new Set<string>() };
+  const repo = { name: 'skip', url, key: repoKey(url) };
+  const held = await holdLock(join(cache, '.locks', `${repoKey(url)}.lock`));
+  const started = Date.now();
+  const report = await maintainMirror(ctx, repo, { budgetMs: 60_000, waitForLock: false, trigger: 'commit-graph', commitGraph: true });
+  await held.release();
+  t.is(report.result, 'skipped');
+  t.regex(report.reason ?? '', /another agent holds the repo lock/);
+  t.true(Date.now() - started < 10_000);
+  t.is((await maintainMirror(ctx, repo, { budgetMs: 60_000, waitForLock: false, trigger: 'commit-graph', commitGraph: true })).result, 'success');
 });
