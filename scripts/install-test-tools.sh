@@ -8,8 +8,9 @@
 #   - The test cluster (scripts/test-cluster.sh, test/cluster/): podman and its helpers, containerd, runc, the
 #     CNI plugins, etcd and debootstrap from Debian; podman's settings for this machine kind (a containers.conf
 #     drop-in); kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
-#     (scripts/cluster/k8s/go.mod) and CoreDNS (scripts/cluster/coredns/go.mod) built with the Go module proxy
-#     into .tools/cluster/bin (~10 min cold on 2 cores); the base images, built without a registry
+#     (scripts/cluster/k8s/go.mod), CoreDNS (scripts/cluster/coredns/go.mod) and kube-router (the cluster's
+#     NetworkPolicy enforcer: its firewall only, with ipset from Debian) built with the Go module proxy into
+#     .tools/cluster/bin (~10 min cold on 2 cores); the base images, built without a registry
 #     (scripts/cluster/base-images.sh).
 # kpt and kubectl are expected on PATH (preinstalled on the development machines).
 set -euo pipefail
@@ -63,6 +64,8 @@ declare -A APT_TOOLS=(
   [newuidmap]=uidmap
   [slirp4netns]=slirp4netns
   [iptables]=iptables
+  # kube-router's NetworkPolicy firewall keeps the peers of each policy in ipsets
+  [ipset]=ipset
   [containerd]=containerd
   [ctr]=containerd
   [etcd]=etcd-server
@@ -161,6 +164,13 @@ fi
 if ! built_from "$TEST_CLUSTER_BIN/coredns" github.com/coredns/coredns "$COREDNS_VERSION"; then
   log "building CoreDNS $COREDNS_VERSION with the Go module proxy"
   (cd scripts/cluster/coredns && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$TEST_CLUSTER_BIN/coredns" .)
+fi
+if ! built_from "$TEST_CLUSTER_BIN/kube-router" github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION"; then
+  log "building kube-router $KUBE_ROUTER_VERSION with the Go module proxy"
+  # No replace directives in its go.mod, so `go install module@version` builds exactly that release.
+  GOBIN="$TEST_CLUSTER_BIN" GOFLAGS=-mod=mod CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 fi
 as_root bash scripts/cluster/base-images.sh
 

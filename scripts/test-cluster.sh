@@ -3,11 +3,12 @@
 #
 #   scripts/test-cluster.sh up       build the project images from this worktree (podman, rebuilt only when
 #                                    their inputs changed), start etcd, kube-apiserver, kube-controller-manager,
-#                                    kube-scheduler, containerd, kubelet, kube-proxy and CoreDNS, load the images
-#                                    into containerd, wait for a Ready node, write .tools/cluster/kubeconfig
+#                                    kube-scheduler, containerd, kubelet, kube-proxy, CoreDNS and kube-router
+#                                    (NetworkPolicies), load the images into containerd, wait for a Ready node,
+#                                    write .tools/cluster/kubeconfig
 #   scripts/test-cluster.sh down     stop everything and leave nothing behind: processes, containers, mounts,
-#                                    network namespaces, the bridge, iptables rules, cgroups; restores the sysctls
-#                                    the kubelet and the cluster network change
+#                                    network namespaces, the bridge, iptables rules, ipsets, cgroups; restores
+#                                    the sysctls the kubelet and the cluster network change
 #   scripts/test-cluster.sh status   exit 0 when the cluster is up (and say whose it is)
 #   scripts/test-cluster.sh images   only (re)build the project images
 #
@@ -26,6 +27,14 @@
 # connection to $HOST_IP except DNS (a rule in the pod's network namespace, made by the CNI plugin
 # scripts/cluster/no-upstream-cni before any container starts): app containers run as such a UID have no route
 # to the upstream servers, while the cache container (UID 65532) has one.
+#
+# NetworkPolicies are enforced: kube-router runs on the host with only its firewall (--run-firewall; no routing,
+# no service proxy), which puts each local pod's ingress and egress through iptables chains (KUBE-ROUTER-*,
+# KUBE-POD-FW-*, KUBE-NWPLCY-*) matching the policies' peers kept in ipsets (KUBE-SRC-*, KUBE-DST-*). Pods on
+# the bridge talk to each other without routing, so bridged traffic must traverse iptables
+# (net.bridge.bridge-nf-call-iptables=1, from br_netfilter; kube-router's rules match it with -m physdev).
+# A new pod's address reaches the ipsets a moment after the pod starts (kube-router reacts to the pod update
+# with a full sync): a client that connects in its first second may be refused by a policy that admits it.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO_ROOT/scripts/cluster/versions.sh"
@@ -47,8 +56,10 @@ FUNCTION_IMAGE=localhost/inject-git-cache:test
 IPTABLES_COMMENT=git-cache-test-cluster
 # Host sysctls the kubelet (kernel.*, vm.*) and the pod network (ip_forward) set; `down` restores them.
 SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom kernel.keys.root_maxkeys
-  kernel.keys.root_maxbytes net.ipv4.ip_forward net.ipv4.conf.all.route_localnet)
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns)
+  kernel.keys.root_maxbytes net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns kube-router)
+# kube-router's ipsets (KUBE-SRC-/KUBE-DST- per policy peer, TMP- while it swaps one in).
+KUBE_ROUTER_IPSETS='^(KUBE-SRC-|KUBE-DST-|TMP-)[A-Z2-7]{16}$'
 
 log() { printf '[test-cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -356,6 +367,10 @@ network_up() {
   ip addr replace "$HOST_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
+  # Bridged pod-to-pod traffic through iptables, where the NetworkPolicy firewall sees it.
+  [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] ||
+    die "/proc/sys/net/bridge/bridge-nf-call-iptables is missing: the kernel module br_netfilter is not loaded, so NetworkPolicies could not be enforced on bridged pod traffic"
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1
   # Pod traffic never leaves the bridge for another interface (the machine's only network is the registries').
   iptables -w -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment "$IPTABLES_COMMENT" -j DROP 2>/dev/null ||
     iptables -w -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment "$IPTABLES_COMMENT" -j DROP
@@ -365,10 +380,10 @@ network_up() {
 
 cluster_up() {
   local bin=$TEST_CLUSTER_BIN name
-  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns; do
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl coredns kube-router; do
     [ -x "$bin/$name" ] || die "$bin/$name is missing: run bash scripts/install-test-tools.sh"
   done
-  for name in etcd containerd runc iptables podman openssl curl nsenter; do
+  for name in etcd containerd runc iptables ipset podman openssl curl nsenter; do
     command -v "$name" >/dev/null || die "$name is missing: run bash scripts/install-test-tools.sh"
   done
 
@@ -423,8 +438,15 @@ cluster_up() {
   start coredns "$bin/coredns" -conf "$STATE/Corefile"
   load_images
   wait_for 120 "a Ready node" sh -c "'$TEST_CLUSTER_BIN/kubectl' --kubeconfig '$STATE/pki/admin.kubeconfig' get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+  # The NetworkPolicy enforcer: firewall only (the bridge CNI routes, kube-proxy serves Services);
+  # it reads its Node object at start, so after the kubelet registered it.
+  start kube-router "$bin/kube-router" --kubeconfig "$STATE/pki/admin.kubeconfig" --hostname-override "$NODE_NAME" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --service-cluster-ip-range "$SERVICE_CIDR" --health-port 0 --metrics-port 0 --iptables-sync-period 1m
   wait_for 60 "the default ServiceAccount" kubectl_ -n default get serviceaccount default
   wait_for 30 "CoreDNS" curl -fs http://127.0.0.1:8181/ready
+  # kube-router's first full sync made its default chain and the FORWARD jump: policies are enforced from here.
+  wait_for 60 "kube-router's NetworkPolicy firewall" sh -c "iptables -w -S KUBE-NWPLCY-DEFAULT && iptables -w -S FORWARD | grep -q -- '-j KUBE-ROUTER-FORWARD'"
   write_kubeconfig
   log "up in $((SECONDS - started)) s: kubeconfig $KUBECONFIG_OUT"
 }
@@ -446,7 +468,7 @@ cluster_down() {
   mkdir -p "$STATE"
   local pid name
   # Containers first, while containerd still runs: the kubelet would restart them, so it goes first.
-  for name in kubelet kube-proxy; do
+  for name in kubelet kube-proxy kube-router; do
     pid=$(cat "$STATE/pids/$name" 2>/dev/null) && stop_pid "$pid"
   done
   if running containerd; then
@@ -487,6 +509,7 @@ cluster_down() {
   while iptables -w -D FORWARD -o "$BRIDGE" -m comment --comment "$IPTABLES_COMMENT" -j ACCEPT 2>/dev/null; do :; done
   [ -x "$TEST_CLUSTER_BIN/kube-proxy" ] && "$TEST_CLUSTER_BIN/kube-proxy" --cleanup --v=0 >/dev/null 2>&1 || true
   remove_chains
+  remove_ipsets
   # cgroups, deepest first (kubelet's kubepods tree under the root this run made).
   if [ -f "$STATE/cgroups" ]; then
     local dir
@@ -502,13 +525,14 @@ cluster_down() {
   rm -f "$KUBECONFIG_OUT"
 }
 
-# kube-proxy's (KUBE-*) and the kubelet's chains in every table, rules that jump to them first.
+# kube-proxy's, kube-router's (KUBE-*) and the kubelet's chains in every table, rules that jump to them first.
 remove_chains() {
   local table chain rule
   for table in filter nat mangle raw; do
-    iptables -w -t "$table" -S 2>/dev/null | { grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | while read -r rule; do
-      # shellcheck disable=SC2086
-      iptables -w -t "$table" ${rule/-A/-D} 2>/dev/null || true
+    # One iptables-restore per rule: it parses the quoted comments (`--comment "kube-router netpol - ..."`) that
+    # word splitting would break, and one rule gone meanwhile does not keep the others.
+    iptables-save -t "$table" 2>/dev/null | { grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | while IFS= read -r rule; do
+      printf '*%s\n-D%s\nCOMMIT\n' "$table" "${rule#-A}" | iptables-restore -w --noflush 2>/dev/null || true
     done
     for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
       iptables -w -t "$table" -F "$chain" 2>/dev/null || true
@@ -516,6 +540,15 @@ remove_chains() {
     for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
       iptables -w -t "$table" -X "$chain" 2>/dev/null || true
     done
+  done
+}
+
+# kube-router's ipsets, once no rule refers to them (remove_chains ran).
+remove_ipsets() {
+  command -v ipset >/dev/null || return 0
+  local set
+  for set in $(ipset list -n 2>/dev/null | grep -E "$KUBE_ROUTER_IPSETS" || true); do
+    ipset destroy "$set" 2>/dev/null || true
   done
 }
 

@@ -68,6 +68,8 @@ export interface AgentOptions {
   readonly refreshLimits: RefreshLimits;
   /** sync, serve: the tier's base URL (`<base>/<key>.git`), tried before the git host */
   readonly upstreamCache: string | undefined;
+  /** wait: the base URL (`<base>/<key>.git`) of the git-cache whose mirrors to wait for, instead of cacheDir */
+  readonly cacheUrl: string | undefined;
   /** How long a first clone waits for a reachable tier to have the repo before going to the git host. */
   readonly upstreamCacheWaitMs: number;
   /** serve: delete mirrors nobody has claimed for this long; undefined = never */
@@ -155,13 +157,16 @@ ${COMMON_HELP}
                               unclaimed this long (default ${DEFAULT_ORPHAN_GRACE}; clones that borrowed
                               their objects break when they go)
 ${MAINTENANCE_HELP}`,
-  wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR [--timeout DURATION]
+  wait: `Usage: ${AGENT_BINARY} wait --repo [NAME=]URL [--repo ...] --cache-dir DIR|--cache-url URL [--timeout DURATION]
 
 For read-only consumers of a shared cache (e.g. a PVC another pod fills): blocks until every mirror is present
 and valid, without contacting any upstream or writing anything. Exits 0 then, 1 with a message on timeout.
 
 Flags:
 ${COMMON_HELP}
+  ${FLAG.cacheUrl} URL           instead of DIR: wait until another git-cache serves every mirror at
+                              URL/<key>.git (git://, http://, https://; e.g. the node Service of node mode),
+                              probing each with a bounded git ls-remote, without credentials
   ${FLAG.timeout} DURATION       give up after this long (default ${DEFAULT_WAIT_TIMEOUT})`,
   maintain: `Usage: ${AGENT_BINARY} maintain --cache-dir DIR [--repo [NAME=]URL ...] [--maintenance-budget DURATION]
 
@@ -201,6 +206,7 @@ const VALUE_FLAGS = new Set<string>([
   AGENT_FLAG.upstreamCacheWait,
   AGENT_FLAG.orphanGrace,
   AGENT_FLAG.maintenanceBudget,
+  FLAG.cacheUrl,
 ]);
 const BOOLEAN_FLAGS = new Set<string>([AGENT_FLAG.insecureIgnoreHostKey, AGENT_FLAG.noMaintenance, AGENT_FLAG.noCommitGraph]);
 const SERVE_ONLY = new Set<string>([
@@ -215,7 +221,7 @@ const SERVE_ONLY = new Set<string>([
   AGENT_FLAG.refreshMinInterval,
   AGENT_FLAG.orphanGrace,
 ]);
-const WAIT_ONLY = new Set<string>([FLAG.timeout]);
+const WAIT_ONLY = new Set<string>([FLAG.timeout, FLAG.cacheUrl]);
 const WRITERS_ONLY = new Set<string>([FLAG.upstreamCache, AGENT_FLAG.upstreamCacheWait]);
 /** Flags that only some commands take (beyond the sets above). */
 const ONLY_FOR = new Map<string, readonly AgentCommand[]>([
@@ -327,8 +333,15 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
   if (repoEntries.length === 0 && command !== 'maintain') throw new UsageError(`no repository: give ${FLAG.repo} URL or set ${ENV_REPO_URL}`);
   const repos = resolveRepos(repoEntries);
 
-  const cacheDir = single(FLAG.cacheDir) ?? env[ENV_CACHE_DIR];
-  if (!cacheDir) throw new UsageError(`no cache directory: give ${FLAG.cacheDir} DIR or set ${ENV_CACHE_DIR}`);
+  const cacheUrl = single(FLAG.cacheUrl);
+  if (cacheUrl !== undefined) {
+    if (single(FLAG.cacheDir) !== undefined) throw new UsageError(`${FLAG.cacheDir} and ${FLAG.cacheUrl} exclude each other: wait for a directory or for a server`);
+    const problem = tierBaseProblem(cacheUrl);
+    if (problem) throw new UsageError(`${FLAG.cacheUrl}: ${problem}`);
+  }
+  // Waiting for a server reads no directory (the environment's GIT_CACHE_DIR is ignored then).
+  const cacheDir = cacheUrl !== undefined ? '' : (single(FLAG.cacheDir) ?? env[ENV_CACHE_DIR] ?? '');
+  if (!cacheDir && cacheUrl === undefined) throw new UsageError(`no cache directory: give ${FLAG.cacheDir} DIR or set ${ENV_CACHE_DIR}`);
   if (!cacheDir.startsWith('/') && !cacheDir.startsWith('.')) {
     // A relative name is fine, but one that looks like a flag or URL is a mistake worth stopping on.
     if (/^-|:\/\//.test(cacheDir)) throw new UsageError(`${FLAG.cacheDir}: "${cacheDir}" is not a directory path`);
@@ -370,6 +383,7 @@ function parse(argv: readonly string[], env: Readonly<Record<string, string | un
         ...(refreshMinInterval === undefined ? {} : { minIntervalMs: parseDuration(AGENT_FLAG.refreshMinInterval, refreshMinInterval) }),
       },
       upstreamCache: upstreamCache?.replace(/\/+$/, ''),
+      cacheUrl: cacheUrl?.replace(/\/+$/, ''),
       upstreamCacheWaitMs: parseDuration(AGENT_FLAG.upstreamCacheWait, single(AGENT_FLAG.upstreamCacheWait) ?? DEFAULT_UPSTREAM_CACHE_WAIT),
       orphanGraceMs: orphanGrace === 'never' ? undefined : parseDuration(AGENT_FLAG.orphanGrace, orphanGrace),
       maintenance: !booleans.has(AGENT_FLAG.noMaintenance),

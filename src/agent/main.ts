@@ -15,7 +15,7 @@ import { removeOrphanStaging, type MirrorContext } from './mirror/mirror.js';
 import { prepareRuntime } from './git/runtime.js';
 import { serve } from './serving/serve.js';
 import { statVolume } from './mirror/volume.js';
-import { waitForMirrors } from './mirror/wait.js';
+import { waitForMirrors, waitForServedMirrors } from './mirror/wait.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -24,16 +24,27 @@ const EXIT_USAGE = 2;
 async function run(options: AgentOptions, logger: Logger, stop: AbortController): Promise<number> {
   logger.info('start', {
     command: options.command,
-    cacheDir: options.cacheDir,
+    ...(options.cacheUrl !== undefined ? { cacheUrl: options.cacheUrl } : { cacheDir: options.cacheDir }),
     repos: options.repos.map((r) => `${r.name}=${r.key}`),
     uid: process.getuid?.(),
   });
   if (options.insecureIgnoreHostKey) {
     logger.warn('insecure_ignore_host_key', { message: 'ssh host keys are NOT checked (--insecure-ignore-host-key): a man in the middle can serve any content' });
   }
-  if (options.command === 'wait') {
+  if (options.command === 'wait' && options.cacheUrl === undefined) {
     await waitForMirrors(options, logger, stop.signal);
     return EXIT_OK;
+  }
+
+  if (options.command === 'wait') {
+    // --cache-url: another git-cache serves the mirrors; git runs with the base environment only.
+    const runtime = await prepareRuntime(logger);
+    try {
+      await waitForServedMirrors(options, runtime, logger, stop.signal);
+      return EXIT_OK;
+    } finally {
+      await runtime.cleanup();
+    }
   }
 
   if (options.command !== 'maintain') await mkdir(options.cacheDir, { recursive: true });

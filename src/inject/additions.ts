@@ -183,6 +183,8 @@ interface AgentRole {
   readonly gitDaemonPort?: number;
   /** wait: how long to wait for complete mirrors. */
   readonly waitTimeout?: string;
+  /** wait over the network: the mirrors' server (`<base>/<key>.git`); the container mounts no cache volume. */
+  readonly cacheUrl?: string;
   /** writers: the tier to fetch from before the git host (`--upstream-cache`). */
   readonly upstreamCache?: string | undefined;
   /** serve: also answer refresh requests of other pods (with the volume's token) on this port. */
@@ -205,6 +207,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
       ...(role.longRunning && spec.volume.size !== undefined ? { volumeSize: spec.volume.size } : {}),
       ...(role.gitDaemonPort !== undefined ? { gitDaemonPort: role.gitDaemonPort } : {}),
       ...(role.command === 'wait' ? { timeout: role.waitTimeout } : {}),
+      ...(role.cacheUrl !== undefined ? { cacheUrl: role.cacheUrl } : {}),
       ...(role.upstreamCache !== undefined ? { upstreamCache: role.upstreamCache } : {}),
       ...(role.refreshPort !== undefined ? { refreshPort: role.refreshPort } : {}),
       ...(credentialRepos.some((repo) => repo.sshSecretName || repo.httpsSecretName) ? { credentialsDir: CREDENTIALS_ROOT } : {}),
@@ -213,7 +216,7 @@ export function cacheContainer(config: ResolvedConfig, repos: readonly ResolvedR
     resources: spec.resources ?? structuredClone(DEFAULT_RESOURCES),
     securityContext: structuredClone(CACHE_CONTAINER_SECURITY_CONTEXT),
     volumeMounts: [
-      { name: VOLUME_NAME, mountPath: spec.mountPath, ...(role.readOnly ? { readOnly: true } : {}) },
+      ...(role.cacheUrl === undefined ? [{ name: VOLUME_NAME, mountPath: spec.mountPath, ...(role.readOnly ? { readOnly: true } : {}) }] : []),
       { name: TMP_VOLUME_NAME, mountPath: TMP_MOUNT_PATH },
       ...credentialMounts(credentialRepos),
     ],
@@ -240,9 +243,12 @@ export function nodeAgentVolumes(config: ResolvedConfig): Volume[] {
   return [{ name: VOLUME_NAME, hostPath: { path: nodePath(config), type: 'DirectoryOrCreate' } }, TMP_VOLUME, ...credentialVolumes(config.repos)];
 }
 
-/** What a reader of a shared cache waits with: `git-cache wait`, read-only, no credentials. */
-function waitContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], waitTimeout: string): CacheContainer {
-  return cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'wait', longRunning: false, readOnly: true, waitTimeout });
+/**
+ * What a reader of a shared cache waits with: `git-cache wait`, read-only, no credentials; on the mounted cache,
+ * or at `cacheUrl` for a pod that reads over the network.
+ */
+function waitContainer(config: ResolvedConfig, repos: readonly ResolvedRepo[], waitTimeout: string, cacheUrl?: string): CacheContainer {
+  return cacheContainer(config, repos, { name: CACHE_CONTAINER_NAME, command: 'wait', longRunning: false, readOnly: true, waitTimeout, ...(cacheUrl !== undefined ? { cacheUrl } : {}) });
 }
 
 /** Everything injection adds for `repos` (the workload's subset of the config's repos, in its order). */
@@ -253,8 +259,12 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
   let volumes: Volume[];
   const upstreamCache = config.spec.upstreamCache;
   if (mode === 'node-network') {
-    // No volume at all (hostPath is not allowed here): the pod reads its node agent's mirrors over the network,
-    // from the node Service's git daemon (internalTrafficPolicy Local: its own node's copy).
+    // No cache volume (hostPath is not allowed here): the pod reads its node agent's mirrors over the network,
+    // from the node Service's git daemon (internalTrafficPolicy Local: its own node's copy). It first waits
+    // until its node serves every mirror to it (a new node's agent may still be cloning; the NetworkPolicy
+    // may not admit a new pod for a moment). No GIT_CACHE_ENDPOINT: the refresh port wants the token on the
+    // volume; they see what the node agent fetched at its last refresh.
+    initContainers.push(waitContainer(config, repos, config.node?.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, nodeServiceBaseUrl(config)));
     const networkEnv = (transparent: boolean): EnvVar[] =>
       appGitEnv({
         repos: repos.map((repo) => ({ url: repo.url, mirror: { url: nodeMirrorUrl(config, repo) } })),
@@ -262,7 +272,7 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
         transparent,
         cacheDir: undefined,
       });
-    return { initContainers, containers, volumes: [], appMount: undefined, appEnv: networkEnv(false), appEnvTransparent: networkEnv(true) };
+    return { initContainers, containers, volumes: [TMP_VOLUME], appMount: undefined, appEnv: networkEnv(false), appEnvTransparent: networkEnv(true) };
   } else if (mode === 'node') {
     // Node mode: the node agent (DaemonSet) is the only writer; the pod waits for complete mirrors on its node
     // and reads the node directory read-only. `Directory`: never create it (that would be root-owned and empty).
@@ -311,22 +321,29 @@ export function buildAdditions(config: ResolvedConfig, repos: readonly ResolvedR
   };
 }
 
+/** `git://<node Service>.<namespace>.svc`: the node agent that serves this pod's node over the network. */
+function nodeServiceBaseUrl(config: ResolvedConfig): string {
+  const service = config.node?.name ?? DEFAULT_NODE_NAME;
+  return gitDaemonBaseUrl(config.namespace ? serviceHost(service, config.namespace) : service);
+}
+
 /** `git://<node Service>.<namespace>.svc/<key>.git`: a repo's mirror on the node agent that serves this pod. */
 export function nodeMirrorUrl(config: ResolvedConfig, repo: ResolvedRepo): string {
-  const service = config.node?.name ?? DEFAULT_NODE_NAME;
-  return tierMirrorUrl(gitDaemonBaseUrl(config.namespace ? serviceHost(service, config.namespace) : service), repo.key);
+  return tierMirrorUrl(nodeServiceBaseUrl(config), repo.key);
 }
 
 /**
  * GIT_CACHE_ENDPOINT: the agent that can refresh a mirror for this pod. Sidecar modes: the pod's own agent on
  * loopback (its metrics port answers refreshes from 127.0.0.1); keeper and node mode: their Service's refresh
- * port (the token on the volume admits the pods that mount it); init mode: none (nothing runs after the init
- * container). Without a namespace the Service's short name resolves in the pod's own namespace.
+ * port (the token on the volume admits the pods that mount it); none where no agent would serve the pod: init
+ * mode (nothing runs after the init container) and node mode's network readers (they mount no volume, so they
+ * have no token). Without a namespace
+ * the Service's short name resolves in the pod's own namespace.
  */
 export function refreshEndpoint(config: ResolvedConfig, mode: InjectionMode): string | undefined {
-  const service = mode === 'keeper' ? config.spec.keeper?.name : mode === 'node' || mode === 'node-network' ? config.node?.name : undefined;
+  if (mode === 'init' || mode === 'node-network') return undefined;
+  const service = mode === 'keeper' ? config.spec.keeper?.name : mode === 'node' ? config.node?.name : undefined;
   if (service !== undefined) return `http://${config.namespace ? serviceHost(service, config.namespace) : service}:${DEFAULT_REFRESH_PORT}`;
-  if (mode === 'init') return undefined;
   return `http://127.0.0.1:${config.spec.metricsPort}`;
 }
 

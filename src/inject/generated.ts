@@ -86,8 +86,8 @@ export function keeperTierUrl(config: ResolvedConfig): string | undefined {
 function servicePorts(config: ResolvedConfig, gitDaemonPort: number | undefined): Resource[] {
   return [
     { name: METRICS_PORT_NAME, port: config.spec.metricsPort, targetPort: METRICS_PORT_NAME, protocol: 'TCP' },
-    // Selected pods ask for a refresh here (GIT_CACHE_ENDPOINT); the agent serves only requests that carry the
-    // token on the cache volume, which only pods that mount the volume can read.
+    // Selected pods that mount the cache ask for a refresh here (GIT_CACHE_ENDPOINT); the agent serves only
+    // requests that carry the token on the cache volume, which only pods that mount the volume can read.
     { name: REFRESH_PORT_NAME, port: DEFAULT_REFRESH_PORT, targetPort: REFRESH_PORT_NAME, protocol: 'TCP' },
     ...(gitDaemonPort !== undefined ? [{ name: GIT_DAEMON_PORT_NAME, port: gitDaemonPort, targetPort: GIT_DAEMON_PORT_NAME, protocol: 'TCP' }] : []),
   ];
@@ -251,7 +251,8 @@ function networkPolicy(config: ResolvedConfig, input: GenerationInput, name: str
       podSelector: { matchLabels: selectorLabels(config, component) },
       policyTypes: ['Ingress'],
       ingress: [
-        ...(readers.length > 0 ? [{ from: readers, ports: ports([METRICS_PORT_NAME, REFRESH_PORT_NAME, ...gitPort]) }] : []),
+        // Readers reach the refresh port and the git daemon; the metrics port only the monitoring namespaces.
+        ...(readers.length > 0 ? [{ from: readers, ports: ports([REFRESH_PORT_NAME, ...gitPort]) }] : []),
         ...(policy.metricsNamespaces.length > 0 ? [{ from: [namespacesPeer([...policy.metricsNamespaces].sort(), undefined)], ports: ports([METRICS_PORT_NAME]) }] : []),
       ],
     },

@@ -20,6 +20,7 @@ export const FLAG = {
   volumeSize: '--volume-size',
   refreshPort: '--refresh-port',
   upstreamCache: '--upstream-cache',
+  cacheUrl: '--cache-url',
 } as const;
 
 export interface RepoArg {
@@ -60,11 +61,14 @@ export interface AgentInvocation {
   readonly refreshPort?: number;
   /** sync and serve: take objects from this git-cache tier (`<base>/<key>.git`) before the git host */
   readonly upstreamCache?: string;
+  /** wait only: wait for the mirrors a git-cache serves at `<base>/<key>.git` instead of those in cacheDir */
+  readonly cacheUrl?: string;
 }
 
 /** The argv after the binary name: `serve --cache-dir /git-cache --interval 60s --metrics-port 9901 --repo ...`. */
 export function agentArgs(invocation: AgentInvocation): string[] {
-  const args: string[] = [invocation.command, FLAG.cacheDir, invocation.cacheDir];
+  const overNetwork = invocation.command === 'wait' && invocation.cacheUrl !== undefined;
+  const args: string[] = [invocation.command, ...(overNetwork ? [FLAG.cacheUrl, invocation.cacheUrl ?? ''] : [FLAG.cacheDir, invocation.cacheDir])];
   if (invocation.command === 'serve') {
     if (invocation.interval !== undefined) args.push(FLAG.interval, invocation.interval);
     if (invocation.metricsPort !== undefined) args.push(FLAG.metricsPort, String(invocation.metricsPort));

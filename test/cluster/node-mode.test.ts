@@ -7,13 +7,15 @@
  *   /etc/git-cache) or can write the cache (its write fails), the app runs as a UID with no route to the
  *   upstream, and the upstream's log shows exactly one clone (the node agent's; refreshes are hourly here);
  * - a pod in a namespace labelled `pod-security.kubernetes.io/enforce: restricted` (node.networkNamespaces) is
- *   admitted without warnings and a plain `git clone <ssh URL>` in it reads the node Service (transparent mode
- *   rewrites the URL to git://, internalTrafficPolicy: Local), with no key and no contact with the upstream;
- * - the generated NetworkPolicy: this cluster runs no NetworkPolicy enforcer (its bridge CNI ignores policies,
- *   and none is built here), so its effect cannot be observed. What is proved instead: the API server accepts
- *   it (strict validation), and evaluating its peers with the API server's own label selection admits the
- *   selected pod of the reader namespace and neither an unselected pod of that namespace nor a labelled pod of
- *   another namespace.
+ *   admitted without warnings, its credential-free init container waits until the node Service serves the
+ *   mirror to it (`git-cache wait --cache-url`), and a plain `git clone <ssh URL>` in it reads the node Service
+ *   (transparent mode rewrites the URL to git://, internalTrafficPolicy: Local), with no key and no contact with
+ *   the upstream;
+ * - the generated NetworkPolicy, enforced (the test cluster runs kube-router's firewall, scripts/test-cluster.sh):
+ *   a selected pod of the reader namespace connects to the node Service's git and refresh ports but not to its
+ *   metrics port; an unselected pod of that namespace connects to none; a selected pod of another namespace,
+ *   here the monitoring namespace (`networkPolicy.metricsNamespaces`), connects to the metrics port only. The
+ *   control: once the policy is deleted, the unselected pod connects, so the refusals are the policy's doing.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +33,7 @@ import {
   testWithCluster,
   waitForJobComplete,
   waitForPodSucceeded,
+  type ExecutionContext,
   type Manifest,
 } from '../support/cluster.js';
 import { makeTempDir, removeDir } from '../support/servers/process.js';
@@ -158,7 +161,7 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
       refreshInterval: '1h',
       volume: { type: 'node', path: nodePath },
       node: { serve: true, networkNamespaces: [restricted.name] },
-      networkPolicy: { metricsNamespaces: [] },
+      networkPolicy: { metricsNamespaces: [other.name] },
     },
   };
   const secret: Manifest = {
@@ -214,44 +217,97 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
   t.is(acceptedLogins(), 1);
 });
 
-test.serial('the node NetworkPolicy, evaluated by the API server\'s label selection: selected pods of reader namespaces only (no enforcer runs here)', async (t) => {
-  const policy = await getJson<{ spec: { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ from: Manifest[]; ports: Manifest[] }> } }>('networkpolicy', 'git-cache-node', system.name);
-  t.deepEqual(policy.spec.podSelector.matchLabels, { 'app.kubernetes.io/name': 'git-cache', 'app.kubernetes.io/instance': 'git-cache', 'app.kubernetes.io/component': 'node' });
-  const agentPods = (await kubectlOk(['get', 'pods', '-l', 'app.kubernetes.io/component=node', '-o', 'name'], { namespace: system.name })).trim().split('\n');
-  t.is(agentPods.length, 1, 'the policy selects the node agent pod');
-
-  // Pods to judge: the selected reader (from the first test), an unselected pod in the reader namespace, and a
-  // labelled pod in a namespace that is no reader.
-  const idle = (name: string, namespace: string, labels: Record<string, string>): Manifest => ({
-    ...networkReader(name, namespace, labels, 'git://unused.invalid/x.git'),
-    spec: { ...(networkReader(name, namespace, labels, '').spec as Manifest), containers: [{ name: 'idle', image: CLUSTER.agentImage, imagePullPolicy: 'Never', command: ['true'], securityContext: RESTRICTED_CONTAINER }] },
-  });
-  await apply([idle('unselected', restricted.name, { app: 'other' })], restricted.name);
-  await apply([idle('outsider', other.name, SELECTED)], other.name);
-
-  const [readers] = policy.spec.ingress;
-  t.truthy(readers);
-  const admitted = new Set<string>();
-  for (const peer of readers?.from ?? []) {
-    const namespaceSelector = peer.namespaceSelector as { matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
-    const podSelector = peer.podSelector as { matchLabels: Record<string, string> };
-    const expression = namespaceSelector.matchExpressions.map((e) => `${e.key} ${e.operator.toLowerCase()} (${e.values.join(',')})`).join(',');
-    const namespaces = (await kubectlOk(['get', 'namespaces', '-l', expression, '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(/\s+/).filter(Boolean);
-    for (const namespace of namespaces) {
-      const labels = Object.entries(podSelector.matchLabels).map(([key, value]) => `${key}=${value}`).join(',');
-      for (const name of (await kubectlOk(['get', 'pods', '-l', labels, '-o', 'jsonpath={.items[*].metadata.name}'], { namespace })).trim().split(/\s+/).filter(Boolean)) {
-        admitted.add(`${namespace}/${name}`);
-      }
-    }
+// One TCP connection attempt per target (NAME=HOST:PORT in $TARGETS), retried for $SECONDS seconds until one
+// connects (a new pod's address reaches kube-router's peer sets a moment after it starts); prints NAME=connected
+// or NAME=<the last error code> (kube-router REJECTs: ECONNREFUSED).
+const PROBE_JS = `const net = require('node:net');
+const deadline = Date.now() + Number(process.env.SECONDS) * 1000;
+const attempt = (host, port) => new Promise((resolve) => {
+  const socket = net.connect({ host, port: Number(port), timeout: 2000 });
+  socket.on('connect', () => { socket.destroy(); resolve('connected'); });
+  socket.on('timeout', () => { socket.destroy(); resolve('ETIMEDOUT'); });
+  socket.on('error', (error) => resolve(error.code));
+});
+const probe = async (target) => {
+  const [name, address] = target.split('=');
+  const [host, port] = address.split(':');
+  for (;;) {
+    const result = await attempt(host, port);
+    if (result === 'connected' || Date.now() > deadline) return name + '=' + result;
+    await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  t.true(admitted.has(`${restricted.name}/lint`), [...admitted].join(' '));
-  t.false(admitted.has(`${restricted.name}/unselected`));
-  t.false(admitted.has(`${other.name}/outsider`));
-  // gc-refresh: selected pods ask the node agent for a refresh there (GIT_CACHE_ENDPOINT, issue 8).
-  t.deepEqual(readers?.ports, [
-    { protocol: 'TCP', port: 'gc-metrics' },
-    { protocol: 'TCP', port: 'gc-refresh' },
-    { protocol: 'TCP', port: 'git' },
+};
+Promise.all(process.env.TARGETS.split(' ').map(probe)).then((lines) => console.log(lines.join('\\n')));`;
+
+/** A pod that tries to connect to each of `targets` (name: host:port) and logs what it got. */
+function probePod(name: string, namespace: string, labels: Record<string, string>, targets: Record<string, string>, seconds: number): Manifest {
+  const reader = networkReader(name, namespace, labels, '');
+  const spec = reader.spec as Manifest;
+  return {
+    ...reader,
+    spec: {
+      ...spec,
+      containers: [
+        {
+          name: 'probe',
+          image: CLUSTER.agentImage,
+          imagePullPolicy: 'Never',
+          command: ['node', '-e', PROBE_JS],
+          env: [
+            { name: 'TARGETS', value: Object.entries(targets).map(([target, address]) => `${target}=${address}`).join(' ') },
+            { name: 'SECONDS', value: String(seconds) },
+          ],
+          securityContext: RESTRICTED_CONTAINER,
+        },
+      ],
+      volumes: [],
+    },
+  };
+}
+
+async function probe(t: ExecutionContext, pod: Manifest): Promise<Record<string, string>> {
+  const { name, namespace } = pod.metadata as { name: string; namespace: string };
+  await apply([pod], namespace);
+  await waitForPodSucceeded(name, namespace, 120);
+  const facts = logFacts(await logs(name, 'probe', namespace));
+  t.log(`${namespace}/${name}: ${JSON.stringify(facts)}`);
+  return facts;
+}
+
+test.serial('the node NetworkPolicy is enforced: selected reader pods reach git and refresh, others nothing, the monitoring namespace the metrics port only; without the policy the unselected pod connects', async (t) => {
+  const policy = await getJson<{ spec: { ingress: Array<{ from: Manifest[]; ports: Manifest[] }> } }>('networkpolicy', 'git-cache-node', system.name);
+  t.deepEqual(
+    policy.spec.ingress.map((rule) => rule.ports),
+    [
+      [
+        { protocol: 'TCP', port: 'gc-refresh' },
+        { protocol: 'TCP', port: 'git' },
+      ],
+      [{ protocol: 'TCP', port: 'gc-metrics' }],
+    ],
+    'readers: refresh and git; the monitoring namespace: metrics',
+  );
+  const service = await getJson<{ spec: { ports: Array<{ name: string; port: number }> } }>('service', 'git-cache-node', system.name);
+  const host = `git-cache-node.${system.name}.svc`;
+  const targets = Object.fromEntries(service.spec.ports.map((port) => [port.name, `${host}:${port.port}`]));
+  t.deepEqual(Object.keys(targets).sort(), ['gc-metrics', 'gc-refresh', 'git']);
+
+  const [selected, unselected, monitoring] = await Promise.all([
+    probe(t, probePod('probe-selected', restricted.name, SELECTED, targets, 10)),
+    probe(t, probePod('probe-unselected', restricted.name, { app: 'other' }, targets, 10)),
+    probe(t, probePod('probe-monitoring', other.name, SELECTED, targets, 10)),
   ]);
-  t.is(policy.spec.ingress.length, 1, 'no metrics namespaces given: no other ingress');
+  t.like(selected, { git: 'connected', 'gc-refresh': 'connected' }, 'a selected pod of a reader namespace');
+  t.not(selected['gc-metrics'], 'connected', 'a reader scraped the metrics port');
+  for (const port of ['git', 'gc-refresh', 'gc-metrics']) {
+    t.regex(unselected[port] ?? '', /^E[A-Z]+$/, `an unselected pod of the reader namespace reached ${port}`);
+  }
+  t.is(monitoring['gc-metrics'], 'connected', 'the monitoring namespace scrapes the metrics port');
+  t.regex(monitoring.git ?? '', /^E[A-Z]+$/, 'a selected pod of a namespace that is no reader reached the git daemon');
+  t.regex(monitoring['gc-refresh'] ?? '', /^E[A-Z]+$/, 'a selected pod of a namespace that is no reader reached the refresh port');
+
+  // The control: without the policy the same unselected pod connects (the enforcer, not something else, refused it).
+  await kubectlOk(['delete', 'networkpolicy', 'git-cache-node'], { namespace: system.name });
+  const control = await probe(t, probePod('probe-control', restricted.name, { app: 'other' }, targets, 30));
+  t.like(control, { git: 'connected', 'gc-refresh': 'connected', 'gc-metrics': 'connected' }, 'without the policy');
 });

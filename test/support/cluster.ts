@@ -26,6 +26,10 @@
  *   ENETUNREACH), while the pod's other containers (the cache container runs as 65532) do: use it to prove an
  *   app container cannot reach the upstream. (A rule the CNI chain puts in each pod's network namespace before
  *   any container starts: scripts/cluster/no-upstream-cni.)
+ * - NetworkPolicies are enforced (kube-router's firewall on the host, scripts/test-cluster.sh), for pod IPs and
+ *   Services alike; a refused connection fails at once (ECONNREFUSED: kube-router REJECTs). A pod's address
+ *   reaches the policies' peer sets a moment after it starts, so a client the policy admits may still be
+ *   refused in its first second: probes that must connect retry for a few seconds (`connectProbeScript`).
  * - Volumes: `hostVolume(name)` is a host directory for a hostPath PersistentVolume (`persistentVolume`) or a
  *   hostPath volume (node mode); it lives under the cluster's state directory and goes with `down`.
  * - Images: `localhost/git-cache:test` (the agent) and `localhost/inject-git-cache:test` (the function), with

@@ -94,6 +94,22 @@ test('--upstream-cache takes the base URL of another git-cache for sync and serv
   t.deepEqual(agentArgs({ command: 'wait', repos, cacheDir: '/c', upstreamCache: 'git://k' }), ['wait', '--cache-dir', '/c', '--repo', 'https://h/a.git']);
 });
 
+
+test('wait --cache-url waits for a git-cache server instead of a directory: wait only, not with --cache-dir, no credentials or other schemes; agentArgs renders it', (t) => {
+  const repo = ['--repo', 'https://h/a.git'];
+  const waiting = options(['wait', ...repo, '--cache-url', 'git://git-cache-node.ci.svc/', '--timeout', '2m'], { GIT_CACHE_DIR: '/ignored' });
+  t.is(waiting.cacheUrl, 'git://git-cache-node.ci.svc', 'a trailing slash is dropped');
+  t.is(waiting.cacheDir, '', 'no directory is read');
+  t.is(waiting.timeoutMs, 120_000);
+  t.is(options(['wait', ...repo, '--cache-dir', '/c']).cacheUrl, undefined);
+  t.regex(usage(['wait', ...repo, '--cache-dir', '/c', '--cache-url', 'git://n']), /exclude each other/);
+  t.regex(usage(['serve', ...repo, '--cache-dir', '/c', '--cache-url', 'git://n']), /applies to wait only/);
+  t.regex(usage(['wait', ...repo, '--cache-url', 'file:///srv']), /--cache-url: must be a git:\/\/, http:\/\/ or https:\/\/ URL/);
+  t.regex(usage(['wait', ...repo, '--cache-url', 'https://user:pw@n']), /credentials/);
+  const repos = [{ name: 'a', url: 'https://h/a.git' }];
+  t.deepEqual(agentArgs({ command: 'wait', repos, cacheDir: '/c', cacheUrl: 'git://n', timeout: '10m' }), ['wait', '--cache-url', 'git://n', '--timeout', '10m', '--repo', 'https://h/a.git']);
+  t.deepEqual(agentArgs({ command: 'sync', repos, cacheDir: '/c', cacheUrl: 'git://n' }), ['sync', '--cache-dir', '/c', '--repo', 'https://h/a.git'], 'only wait takes it');
+});
 test('--orphan-grace: serve only, default 24h, a duration or never', (t) => {
   const base = ['--repo', 'https://h/a.git', '--cache-dir', '/c'];
   t.is(options(['serve', ...base]).orphanGraceMs, 24 * 3_600_000);

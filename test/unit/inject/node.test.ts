@@ -144,7 +144,7 @@ test('a selected workload gets the hostPath read-only (type Directory), a creden
   }
 });
 
-test('workloads in node.networkNamespaces get no volume and no init container; the NetworkPolicy admits only selected pods of the reader namespaces', (t) => {
+test('workloads in node.networkNamespaces get no cache volume, a credential-free init container that waits for the node Service, no endpoint; the NetworkPolicy admits only selected pods of the reader namespaces', (t) => {
   const config = nodeConfig({
     node: { serve: true, networkNamespaces: ['restricted-ci'] },
     networkPolicy: { namespaces: ['other-team'], metricsNamespaces: ['prometheus'] },
@@ -152,19 +152,28 @@ test('workloads in node.networkNamespaces get no volume and no init container; t
   const { items, outcome, results } = inject([job('build', 'ci'), job('lint', 'restricted-ci'), job('nightly', undefined)], config);
   t.is(outcome.exitCode, 0);
   const lint = podSpecOf(named(items, 'lint'));
-  t.is(lint.volumes, undefined);
-  t.is(lint.initContainers, undefined);
+  t.deepEqual(lint.volumes, [{ name: 'git-cache-tmp', emptyDir: {} }], 'scratch space for the wait container only');
+  const [wait] = containersOf(lint, 'initContainers');
+  t.is(wait?.name, 'git-cache');
+  t.deepEqual((wait?.args as string[]).slice(0, 3), ['wait', '--cache-url', 'git://git-cache-node.git-cache.svc']);
+  t.false((wait?.args as string[]).includes('--cache-dir'));
+  t.false((wait?.args as string[]).includes('--credentials-dir'));
+  t.deepEqual(wait?.volumeMounts, [{ name: 'git-cache-tmp', mountPath: '/tmp' }], 'no cache volume, no Secret');
+  t.like(wait?.securityContext, { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
   t.is(at(lint, 'containers', 0, 'volumeMounts'), undefined);
   t.regex(String(at(named(items, 'lint'), 'spec', 'template', 'metadata', 'annotations', 'git-cache.dev/status')), /"mode":"node-network"/);
   t.regex(results.find((result) => result.resourceRef?.name === 'lint')?.message ?? '', /no volume: mirrors are read over the network/);
-  // Transparent mode points a plain `git clone URL` at the node Service's git daemon; the endpoint is the node Service.
+  // Transparent mode points a plain `git clone URL` at the node Service's git daemon. No GIT_CACHE_ENDPOINT: the
+  // refresh port wants the token on the volume this pod does not mount (a fetch of a newer commit refreshes
+  // through the git port instead).
   const lintEnv = Object.fromEntries((at(lint, 'containers', 0, 'env') as Json[]).map((variable) => [variable.name, variable.value]));
   const nodeMirror = (url: string) => `git://git-cache-node.git-cache.svc/${repoKey(url)}.git`;
   const insteadOf = Object.entries(lintEnv).filter(([name, value]) => name.startsWith('GIT_CONFIG_KEY_') && String(value).endsWith('.insteadOf'));
   t.true(insteadOf.length > 0);
   for (const [, key] of insteadOf) t.regex(String(key), /^url\.git:\/\/git-cache-node\.git-cache\.svc\/[0-9a-f]{20}\.git\.insteadOf$/);
   t.true(Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[0]?.url ?? '')}.insteadOf`) || Object.values(lintEnv).includes(`url.${nodeMirror(REPOS[1]?.url ?? '')}.insteadOf`));
-  t.is(lintEnv.GIT_CACHE_ENDPOINT, 'http://git-cache-node.git-cache.svc:9902');
+  t.is(lintEnv.GIT_CACHE_ENDPOINT, undefined);
+  t.is(Object.fromEntries((at(podSpecOf(named(items, 'build')), 'containers', 0, 'env') as Json[]).map((variable) => [variable.name, variable.value])).GIT_CACHE_ENDPOINT, 'http://git-cache-node.git-cache.svc:9902', 'hostPath readers keep the endpoint');
   t.is(lintEnv.GIT_CACHE_DIR, undefined, 'no cache directory in the pod');
   t.is(lintEnv.GIT_CONFIG_SYSTEM, undefined);
   t.deepEqual(kubernetesSchemaErrors(named(items, 'lint')), []);
@@ -183,8 +192,8 @@ test('workloads in node.networkNamespaces get no volume and no init container; t
           podSelector: { matchLabels: SELECTED },
         },
       ],
+      // Not gc-metrics: only the monitoring namespaces may scrape it.
       ports: [
-        { protocol: 'TCP', port: 'gc-metrics' },
         { protocol: 'TCP', port: 'gc-refresh' },
         { protocol: 'TCP', port: 'git' },
       ],
@@ -234,7 +243,6 @@ test('with a keeper, node mode makes it the tier: its own ReadWriteOnce claim, i
     { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'git-cache', 'app.kubernetes.io/instance': 'ci-cache', 'app.kubernetes.io/component': 'node' } } },
   ]);
   t.deepEqual(at(keeperPolicy, 'spec', 'ingress', 0, 'ports'), [
-    { protocol: 'TCP', port: 'gc-metrics' },
     { protocol: 'TCP', port: 'gc-refresh' },
     { protocol: 'TCP', port: 'git' },
   ]);
@@ -250,7 +258,6 @@ test('the keeper of pvc mode gets a NetworkPolicy too: its git daemon serves onl
   t.deepEqual(at(policy, 'spec', 'ingress', 0), {
     from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['ci'] }] }, podSelector: { matchLabels: SELECTED } }],
     ports: [
-      { protocol: 'TCP', port: 'gc-metrics' },
       { protocol: 'TCP', port: 'gc-refresh' },
       { protocol: 'TCP', port: 'git' },
     ],
