@@ -2,6 +2,9 @@
 // .ci/run takes the pass/fail counts. Suites whose external tool is missing are skipped with the reason
 // printed (or fail under CI=true): see test/support/tools.ts.
 //
+// It builds first (scripts/build.mjs, about a second): the e2e, integration and cluster suites run the built
+// function/ and dist/ bundles, which would otherwise be whatever the last `npm ci` or `npm run build` left.
+//
 // When the run includes cluster suites (test/cluster/), this takes the machine-wide test cluster lock for the
 // whole run, brings the cluster up (scripts/test-cluster.sh up) before ava and takes it down after, unless this
 // worktree had it up already (then it stays up): see test/support/cluster.ts. If it cannot come up, the cluster
@@ -19,6 +22,12 @@ const clusterScript = join(root, 'scripts', 'test-cluster.sh');
 const LOCK_FILE = '/run/lock/git-cache-test-cluster.lock';
 const LOCK_WAIT_MS = 60 * 60 * 1000;
 const args = process.argv.slice(2);
+
+const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  process.stderr.write(`[npm test] the build failed (exit ${build.status}); not running tests on a stale bundle\n`);
+  process.exit(1);
+}
 
 /** Whether the files ava will run include a cluster suite (no file arguments: every suite). */
 function runsClusterSuites() {

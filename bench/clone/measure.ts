@@ -8,6 +8,18 @@ import type { UpstreamLink } from './network.js';
 /** GNU time reports the user+system CPU of a command and every child it waited for (index-pack, checkout). */
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
+/** git with no system or user configuration and no prompts, so a run measures git, not this machine's setup. */
+export function isolatedGitEnv(home: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    LANG: 'C',
+  };
+}
+
 export interface CommandResult {
   readonly code: number;
   readonly stderr: string;

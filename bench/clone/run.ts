@@ -15,7 +15,7 @@ import { mirrorPath } from '../../src/shared/repo-url.js';
 import { appGitEnv } from '../../src/inject/transparent.js';
 import { CLONE_HELPER_RELATIVE_PATH } from '../../src/shared/names.js';
 import { renderChart, formatValue, type ChartPanel } from './chart.js';
-import { measure, median, runCommand, type Job, type Measurement } from './measure.js';
+import { isolatedGitEnv, measure, median, runCommand, type Job, type Measurement } from './measure.js';
 import { netnsUnavailableReason, startLoopbackLink, startNetnsLink, writeJson, type UpstreamLink } from './network.js';
 import { REPO_SPECS, ensureRepo, type GeneratedRepo, type RepoSpec } from './repos.js';
 import { mountScratch, type ScratchFilesystem } from './scratch-fs.js';
@@ -48,14 +48,7 @@ const log = (message: string): void => {
   process.stderr.write(`[bench:clone] ${message}\n`);
 };
 
-const GIT_ENV: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: join(workDir, 'home'),
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_TERMINAL_PROMPT: '0',
-  LANG: 'C',
-};
+const GIT_ENV = isolatedGitEnv(join(workDir, 'home'));
 
 interface Strategy {
   readonly id: string;

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mirrorPath } from '../../src/shared/repo-url.js';
 import { formatValue } from '../clone/chart.js';
-import { median, runCommand, waitForQuiet } from '../clone/measure.js';
+import { isolatedGitEnv, median, runCommand, waitForQuiet } from '../clone/measure.js';
 import { netnsUnavailableReason, registerCleanup, startLoopbackLink, startNetnsLink, writeJson, type UpstreamLink } from '../clone/network.js';
 import { REPO_SPECS, ensureRepo, type GeneratedRepo } from '../clone/repos.js';
 import { mountScratch } from '../clone/scratch-fs.js';
@@ -83,14 +83,7 @@ const log = (message: string): void => {
   process.stderr.write(`[bench:pods] ${message}\n`);
 };
 
-const GIT_ENV: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: join(workDir, 'home'),
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_TERMINAL_PROMPT: '0',
-  LANG: 'C',
-};
+const GIT_ENV = isolatedGitEnv(join(workDir, 'home'));
 
 interface PodSample {
   readonly index: number;

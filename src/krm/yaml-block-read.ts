@@ -16,7 +16,7 @@
  * right after a scalar value belong to that value; comment lines after the last entry of an indented collection
  * belong to it when one is at least as indented as its entries, else to the collection around it.
  */
-import { Pair, Scalar, YAMLMap, YAMLSeq, type Node } from 'yaml';
+import { Pair, Scalar, YAMLMap, YAMLSeq, isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
 
 /** A document read from a stream: its root node and its range (start, end of contents, end with comments). */
 export interface ParsedDocument {
@@ -56,14 +56,16 @@ const DECLINE = { declined: true };
 const OUTSIDE_SUBSET = /[\t\r\uFEFF]/;
 
 /**
- * Reads `text` as a stream of block-style documents, or returns undefined when it is not one this reader handles (the
- * caller then reads it with yaml, which also reports the errors). Nesting deeper than `maxDepth` is declined.
+ * Reads `text` as a stream of block-style documents, or returns undefined when it is not one this reader
+ * handles (the caller then reads it with yaml, which also reports the errors). Nesting deeper than `maxDepth`
+ * and more than `maxTokens` tokens are declined as soon as they are seen, so that yaml refuses them.
  */
-export function readBlockYaml(text: string, maxDepth: number): BlockReadResult | undefined {
+export function readBlockYaml(text: string, maxDepth: number, maxTokens = Number.MAX_SAFE_INTEGER): BlockReadResult | undefined {
   if (OUTSIDE_SUBSET.test(text)) return undefined;
   try {
-    const reader = new BlockReader(text, maxDepth);
+    const reader = new BlockReader(text, maxDepth, maxTokens);
     const docs = reader.read();
+    if (reader.tokens > maxTokens) return undefined;
     return { docs, tokens: reader.tokens };
   } catch (error) {
     if (error === DECLINE) return undefined;
@@ -71,8 +73,48 @@ export function readBlockYaml(text: string, maxDepth: number): BlockReadResult |
   }
 }
 
+/**
+ * Makes nodes of yaml's classes without running their constructors: the same prototype (so `instanceof` and
+ * yaml's node tests hold) and fields, without the Object.defineProperty each constructor runs per node (for a
+ * collection one that leaves it a slow dictionary-mode object). Making nodes was about a third of reading.
+ * Falls back to the constructor if yaml's node tests do not recognize the result.
+ */
+function nodeMaker<T extends object>(construct: () => T, test: (node: unknown) => boolean): () => T {
+  const sample = construct();
+  const prototype = Object.create(Object.getPrototypeOf(sample) as object) as object;
+  for (const symbol of Object.getOwnPropertySymbols(sample)) {
+    Object.defineProperty(prototype, symbol, Object.getOwnPropertyDescriptor(sample, symbol) as PropertyDescriptor);
+  }
+  return test(Object.create(prototype)) ? () => Object.create(prototype) as T : construct;
+}
+
+const makeScalar = nodeMaker((): Scalar<unknown> => new Scalar(null), isScalar);
+const makePair = nodeMaker((): Pair<unknown, unknown> => new Pair(null), isPair);
+const makeMap = nodeMaker(() => new YAMLMap(), isMap);
+const makeSeq = nodeMaker(() => new YAMLSeq(), isSeq);
+
+function newPair(key: Scalar, value: Node): Pair {
+  const pair = makePair();
+  pair.key = key;
+  pair.value = value;
+  return pair;
+}
+
+function newMap(): YAMLMap {
+  const map = makeMap();
+  map.items = [];
+  return map;
+}
+
+function newSeq(): YAMLSeq {
+  const seq = makeSeq();
+  seq.items = [];
+  return seq;
+}
+
 function scalar(value: string, type: Scalar.Type, start: number, end: number, nodeEnd: number): Scalar {
-  const node = new Scalar(value);
+  const node = makeScalar();
+  node.value = value;
   node.range = [start, end, nodeEnd];
   node.source = value;
   node.type = type;
@@ -103,30 +145,32 @@ const HEX_LENGTHS: Record<string, number> = { x: 2, u: 4, U: 8 };
 const HEX = /^[0-9a-fA-F]+$/;
 
 function decodeDoubleQuoted(text: string, start: number, end: number): string {
+  // Searches within the scalar only: a search of the rest of the text per scalar would be quadratic.
   const body = text.slice(start, end);
-  if (!body.includes('\\')) return body;
-  let value = '';
-  for (let index = 0; index < body.length; index++) {
-    const char = body[index] as string;
-    if (char !== '\\') {
-      value += char;
-      continue;
-    }
-    const next = body[++index] ?? '';
+  let escape = body.indexOf('\\');
+  if (escape < 0) return body;
+  const parts: string[] = [];
+  let from = 0;
+  while (escape >= 0) {
+    parts.push(body.slice(from, escape));
+    const next = body[escape + 1] ?? '';
     const simple = ESCAPES[next];
     if (simple !== undefined) {
-      value += simple;
-      continue;
+      parts.push(simple);
+      from = escape + 2;
+    } else {
+      const length = HEX_LENGTHS[next];
+      const digits = length === undefined ? '' : body.slice(escape + 2, escape + 2 + length);
+      if (length === undefined || digits.length !== length || !HEX.test(digits)) throw DECLINE;
+      const code = Number.parseInt(digits, 16);
+      if (code > 0x10ffff) throw DECLINE;
+      parts.push(String.fromCodePoint(code));
+      from = escape + 2 + length;
     }
-    const length = HEX_LENGTHS[next];
-    const digits = length === undefined ? '' : body.substr(index + 1, length);
-    if (length === undefined || digits.length !== length || !HEX.test(digits)) throw DECLINE;
-    const code = Number.parseInt(digits, 16);
-    if (code > 0x10ffff) throw DECLINE;
-    value += String.fromCodePoint(code);
-    index += length;
+    escape = body.indexOf('\\', from);
   }
-  return value;
+  parts.push(body.slice(from));
+  return parts.join('');
 }
 
 /** True when the character at `offset` ends a token: space, line break or the end of the text. */
@@ -194,6 +238,7 @@ class BlockReader {
   constructor(
     private readonly text: string,
     private readonly maxDepth: number,
+    private readonly maxTokens: number,
   ) {
     this.length = text.length;
   }
@@ -275,6 +320,8 @@ class BlockReader {
         this.tokens++;
         line = content + 1;
       } else {
+        // Past the token limit: yaml counts exactly and refuses; nodes built so far are bounded by the limit.
+        if (this.tokens > this.maxTokens) throw DECLINE;
         this.trailComment = trail;
         this.nextPos = content;
         this.atDocumentStart = content === line && (code === DASH || code === DOT) && this.isDocumentMarker(content);
@@ -314,14 +361,14 @@ class BlockReader {
 
   private readMap(column: number, first: number, depth: number): YAMLMap {
     if (depth > this.maxDepth) throw DECLINE;
-    const map = new YAMLMap();
+    const map = newMap();
     let keyStart = first;
     let lastEnd: number;
     for (;;) {
       const key = this.readKey(keyStart);
       if (!key) throw DECLINE;
       const value = this.readValue(this.afterColon, column, depth, true);
-      map.items.push(new Pair(key, value));
+      map.items.push(newPair(key, value));
       lastEnd = (value.range as [number, number, number])[2];
       if (this.nextIndent !== column) break;
       // A list item at the column of a mapping after a complete value: not valid YAML.
@@ -336,7 +383,7 @@ class BlockReader {
   private readSeq(column: number, first: number, depth: number): YAMLSeq {
     if (depth > this.maxDepth) throw DECLINE;
     const { text } = this;
-    const seq = new YAMLSeq();
+    const seq = newSeq();
     let dash = first;
     let lastEnd: number;
     for (;;) {
@@ -428,9 +475,11 @@ class BlockReader {
     return end < 0 || this.breaksBefore(start, end) ? -1 : end;
   }
 
+  /** Whether a line break stands between `start` and `end` (a scan of that span only: linear over a long line). */
   private breaksBefore(start: number, end: number): boolean {
-    const newline = this.text.indexOf('\n', start);
-    return newline >= 0 && newline < end;
+    const { text } = this;
+    for (let index = start; index < end; index++) if (text.charCodeAt(index) === NL) return true;
+    return false;
   }
 
   /**
@@ -507,14 +556,14 @@ class BlockReader {
   private readFlowCollection(start: number, depth: number): YAMLMap | YAMLSeq {
     if (depth > this.maxDepth) throw DECLINE;
     const { text } = this;
-    const isMap = text.charCodeAt(start) === LBRACE;
-    const close = isMap ? RBRACE : RBRACKET;
-    const collection = isMap ? new YAMLMap() : new YAMLSeq();
+    const mapping = text.charCodeAt(start) === LBRACE;
+    const close = mapping ? RBRACE : RBRACKET;
+    const collection = mapping ? newMap() : newSeq();
     collection.flow = true;
     this.tokens++;
     let at = this.skipFlowSpaces(start + 1);
     while (text.charCodeAt(at) !== close) {
-      if (isMap) {
+      if (mapping) {
         const key = this.readFlowScalar(at, true);
         at = this.skipFlowSpaces(this.flowEnd);
         // `key :`, or a key without a value: left to yaml.
@@ -533,7 +582,7 @@ class BlockReader {
           at = this.skipFlowSpaces(this.flowEnd);
           (value.range as [number, number, number])[2] = at;
         }
-        (collection as YAMLMap).items.push(new Pair(key, value));
+        (collection as YAMLMap).items.push(newPair(key, value));
       } else {
         const item = this.readFlowEntry(at, depth);
         at = this.skipFlowSpaces(this.flowEnd);
@@ -541,6 +590,7 @@ class BlockReader {
         (collection as YAMLSeq).items.push(item);
       }
       const code = text.charCodeAt(at);
+      if (this.tokens > this.maxTokens) throw DECLINE;
       if (code === COMMA) {
         this.tokens++;
         at = this.skipFlowSpaces(at + 1);

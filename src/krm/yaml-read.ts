@@ -286,10 +286,10 @@ export function isMergeKey(key: unknown): boolean {
  */
 export function parseStream(text: string, limits: ReadLimits): { docs: ParsedDocument[]; index: StreamIndex } {
   // Half the depth limit: nesting the direct reader accepts is within the limit as yaml's parser counts it.
-  const direct = readBlockYaml(text, Math.floor(limits.maxDepth / 2));
+  const direct = readBlockYaml(text, Math.floor(limits.maxDepth / 2), limits.maxTokens);
   const index = new StreamIndex(text, limits);
   const check = (doc: ParsedDocument) => new Checker(index).walk(doc.contents);
-  if (!direct || direct.tokens > limits.maxTokens) return { docs: composeWithYaml(text, limits, check), index };
+  if (!direct) return { docs: composeWithYaml(text, limits, check), index };
   for (const doc of direct.docs) check(doc);
   return { docs: direct.docs, index };
 }

@@ -156,6 +156,14 @@ const CASES: Case[] = [
     maxMiB: 600,
   },
   {
+    name: 'long line: 200,000 quoted strings in one flow sequence (accepted, linear)',
+    input: () => resourceList(configMapWith(`list: [${Array.from({ length: 200_000 }, (_, index) => `"v${index}"`).join(', ')}]`)),
+    exitCode: 0,
+    check: sameText,
+    maxSeconds: 30,
+    maxMiB: 600,
+  },
+  {
     name: 'input over the byte limit (33 MiB)',
     input: () => resourceList(configMapWith(`blob: ${'x'.repeat(33 * 1024 * 1024)}`)),
     exitCode: 1,

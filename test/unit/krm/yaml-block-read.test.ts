@@ -294,6 +294,8 @@ test('limits hold as yaml counts them: too many tokens or too deep nesting goes 
   const limits = { ...DEFAULT_READ_LIMITS, maxTokens: (direct?.tokens ?? 0) - 1 };
   t.throws(() => parseStream(text, limits), { message: /more than \d+ YAML tokens/ });
   t.notThrows(() => parseStream(text, { ...DEFAULT_READ_LIMITS, maxTokens: direct?.tokens ?? 0 }));
+  t.is(readBlockYaml(text, DEFAULT_READ_LIMITS.maxDepth, (direct?.tokens ?? 0) - 1), undefined);
+  t.truthy(readBlockYaml(text, DEFAULT_READ_LIMITS.maxDepth, direct?.tokens ?? 0));
   const deep = `${Array.from({ length: 40 }, (_, level) => `${' '.repeat(level)}k:`).join('\n')} v\n`;
   t.is(readBlockYaml(deep, 10), undefined);
   t.throws(() => parseStream(deep, { ...DEFAULT_READ_LIMITS, maxDepth: 20 }), { message: /nesting deeper than 20 levels/ });
