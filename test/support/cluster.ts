@@ -2,8 +2,8 @@
  * The real Kubernetes cluster of the test suites (scripts/test-cluster.sh): a real kube-apiserver, kubelet,
  * containerd, kube-proxy and CoreDNS on this machine, running the images podman built from this worktree.
  *
- * Lifecycle. Cluster suites live in test/cluster/. `npm test` (scripts/test.mjs) brings the cluster up once
- * before ava starts when the run includes any file under test/cluster/, and takes it down after ava ends; every
+ * Lifecycle. Cluster suites live in test/e2e/cluster/. `npm test` (scripts/test.mjs) brings the cluster up once
+ * before ava starts when the run includes any file under test/e2e/cluster/, and takes it down after ava ends; every
  * suite (ava runs files in parallel child processes) shares that one cluster through GIT_CACHE_TEST_KUBECONFIG.
  * The cluster is machine-wide (ports, bridge, containerd), so whole runs that use it are SERIALIZED by a
  * machine-wide lock (/run/lock/git-cache-test-cluster.lock): a second `npm test` from another worktree waits

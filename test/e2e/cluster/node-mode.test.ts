@@ -19,7 +19,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mirrorPath } from '../../src/shared/repo-url.js';
+import { mirrorPath } from '../../../src/shared/repo-url.js';
 import {
   CLUSTER,
   apply,
@@ -35,10 +35,10 @@ import {
   waitForPodSucceeded,
   type ExecutionContext,
   type Manifest,
-} from '../support/cluster.js';
-import { makeTempDir, removeDir } from '../support/servers/process.js';
-import { startSshd, type SshServer } from '../support/servers/sshd.js';
-import { createUpstream, type Upstream } from '../support/servers/upstream.js';
+} from '../../support/cluster.js';
+import { makeTempDir, removeDir } from '../../support/servers/process.js';
+import { startSshd, type SshServer } from '../../support/servers/sshd.js';
+import { createUpstream, type Upstream } from '../../support/servers/upstream.js';
 
 const test = testWithCluster(['sshd', 'ssh-keygen']);
 const system = clusterNamespace(test, 'node-sys', { enforce: 'privileged', warn: 'privileged' });
