@@ -27,7 +27,8 @@
  *   app container cannot reach the upstream. (A rule the CNI chain puts in each pod's network namespace before
  *   any container starts: scripts/cluster/no-upstream-cni.)
  * - NetworkPolicies are enforced (kube-router's firewall on the host, scripts/test-cluster.sh), for pod IPs and
- *   Services alike; a refused connection fails at once (ECONNREFUSED: kube-router REJECTs). A pod's address
+ *   Services alike; a refused connection mostly fails at once (ECONNREFUSED: kube-router REJECTs), but some
+ *   attempts get no answer (ETIMEDOUT), so probes bound every attempt (`REFUSED` takes both). A pod's address
  *   reaches the policies' peer sets a moment after it starts, so a client the policy admits may still be
  *   refused in its first second: probes that must connect retry for a few seconds (`connectionProbePod`).
  * - Volumes: `hostVolume(name)` is a host directory for a hostPath PersistentVolume (`persistentVolume`) or a
@@ -350,7 +351,7 @@ export function logFacts(log: string): Record<string, string> {
   );
 }
 
-/** A connection probe's result for a target the policy refused (kube-router REJECTs: ECONNREFUSED; or a timeout). */
+/** A connection probe's result for a target the policy refused: ECONNREFUSED (kube-router REJECTs), or ETIMEDOUT (seen too). */
 export const REFUSED = /^E[A-Z]+$/;
 
 // One TCP connection attempt per target (NAME=HOST:PORT in $TARGETS), retried for $SECONDS seconds until one
@@ -404,7 +405,9 @@ export function connectionProbePod(options: {
   seconds: number;
   readUrl?: string;
 }): Manifest {
-  const read = options.readUrl ? '; echo "read=$(git ls-remote "$READ_URL" refs/heads/main 2>/dev/null | cut -f1 | grep . || echo failed)"' : '';
+  // A policy may drop the SYN instead of rejecting it, and git's connect has no timeout of its own (the
+  // kernel's is about two minutes): `timeout` bounds the read.
+  const read = options.readUrl ? '; echo "read=$(timeout 20 git ls-remote "$READ_URL" refs/heads/main 2>/dev/null | cut -f1 | grep . || echo failed)"' : '';
   return {
     apiVersion: 'v1',
     kind: 'Pod',
