@@ -5,7 +5,7 @@
 #   - A pinned standalone kustomize (kubectl's built-in kustomize cannot run exec functions), built with the
 #     Go module proxy into .tools/bin.
 #   - A pinned helm v3 (for the `helm template --post-renderer` tests), built the same way into .tools/bin.
-#   - The test cluster (scripts/test-cluster.sh, test/cluster/): podman and its helpers, containerd, runc, the
+#   - The test cluster (scripts/test-cluster.sh, test/e2e/cluster/): podman and its helpers, containerd, runc, the
 #     CNI plugins, etcd and debootstrap from Debian; podman's settings for this machine kind (a containers.conf
 #     drop-in); kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
 #     (scripts/cluster/k8s/go.mod), CoreDNS (scripts/cluster/coredns/go.mod) and kube-router (the cluster's

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node Kubernetes cluster on this machine for the test suites (test/cluster/), and nothing else:
+# A real single-node Kubernetes cluster on this machine for the test suites (test/e2e/cluster/), and nothing else:
 #
 #   scripts/test-cluster.sh up       build the project images from this worktree (podman, rebuilt only when
 #                                    their inputs changed), start etcd, kube-apiserver, kube-controller-manager,

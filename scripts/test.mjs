@@ -5,7 +5,7 @@
 // It builds first (scripts/build.mjs, about a second): the e2e, integration and cluster suites run the built
 // function/ and dist/ bundles, which would otherwise be whatever the last `npm ci` or `npm run build` left.
 //
-// When the run includes cluster suites (test/cluster/), this takes the machine-wide test cluster lock for the
+// When the run includes cluster suites (test/e2e/cluster/), this takes the machine-wide test cluster lock for the
 // whole run, brings the cluster up (scripts/test-cluster.sh up) before ava and takes it down after, unless this
 // worktree had it up already (then it stays up): see test/support/cluster.ts. If it cannot come up, the cluster
 // suites are skipped with the reason (or fail under CI=true); the others run as usual.
@@ -19,6 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 mkdirSync(join(root, '.test-results'), { recursive: true });
 const toolsBin = join(root, '.tools', 'bin');
 const clusterScript = join(root, 'scripts', 'test-cluster.sh');
+const CLUSTER_SUITES = 'test/e2e/cluster';
 const LOCK_FILE = '/run/lock/git-cache-test-cluster.lock';
 const LOCK_WAIT_MS = 60 * 60 * 1000;
 const args = process.argv.slice(2);
@@ -35,7 +36,9 @@ function runsClusterSuites() {
   if (files.length === 0) return true;
   return files.some((file) => {
     const path = relative(root, resolve(root, file)).split('\\').join('/');
-    return path === 'test' || path === 'test/cluster' || path.startsWith('test/cluster/') || path.includes('*');
+    // the suites' directory, anything in it, or a directory holding it (test, test/e2e, the root)
+    const holdsClusterSuites = path === '' || `${CLUSTER_SUITES}/`.startsWith(`${path}/`);
+    return holdsClusterSuites || path.startsWith(`${CLUSTER_SUITES}/`) || path.includes('*');
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * The examples under standalone `kustomize build --enable-alpha-plugins --enable-exec` with `exec.path`
  * (kubectl's built-in kustomize has no --enable-exec and silently skips exec functions). The container form
- * (`container.image`, run by podman) is in test/cluster/function-image.test.ts, with the images.
+ * (`container.image`, run by podman) is in test/e2e/cluster/images.test.ts, with the images.
  * Each build runs twice (the second over the first one's output, with the same transformer) and must give
  * byte-identical output equal to `.expected/kustomize.yaml`.
  */

@@ -2,8 +2,8 @@
  * The real Kubernetes cluster of the test suites (scripts/test-cluster.sh): a real kube-apiserver, kubelet,
  * containerd, kube-proxy and CoreDNS on this machine, running the images podman built from this worktree.
  *
- * Lifecycle. Cluster suites live in test/cluster/. `npm test` (scripts/test.mjs) brings the cluster up once
- * before ava starts when the run includes any file under test/cluster/, and takes it down after ava ends; every
+ * Lifecycle. Cluster suites live in test/e2e/cluster/. `npm test` (scripts/test.mjs) brings the cluster up once
+ * before ava starts when the run includes any file under test/e2e/cluster/, and takes it down after ava ends; every
  * suite (ava runs files in parallel child processes) shares that one cluster through GIT_CACHE_TEST_KUBECONFIG.
  * The cluster is machine-wide (ports, bridge, containerd), so whole runs that use it are SERIALIZED by a
  * machine-wide lock (/run/lock/git-cache-test-cluster.lock): a second `npm test` from another worktree waits
@@ -29,7 +29,7 @@
  * - NetworkPolicies are enforced (kube-router's firewall on the host, scripts/test-cluster.sh), for pod IPs and
  *   Services alike; a refused connection fails at once (ECONNREFUSED: kube-router REJECTs). A pod's address
  *   reaches the policies' peer sets a moment after it starts, so a client the policy admits may still be
- *   refused in its first second: probes that must connect retry for a few seconds (`connectProbeScript`).
+ *   refused in its first second: probes that must connect retry for a few seconds (`connectionProbePod`).
  * - Volumes: `hostVolume(name)` is a host directory for a hostPath PersistentVolume (`persistentVolume`) or a
  *   hostPath volume (node mode); it lives under the cluster's state directory and goes with `down`.
  * - Images: `localhost/git-cache:test` (the agent) and `localhost/inject-git-cache:test` (the function), with
@@ -40,6 +40,7 @@ import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { GIT_DAEMON_PORT_NAME, METRICS_PORT_NAME, REFRESH_PORT_NAME } from '../../src/shared/names.js';
 import { inject } from './krm.js';
 import { REPO_ROOT, findTool, testWithTools } from './tools.js';
 
@@ -308,6 +309,9 @@ function annotationsOf(item: Manifest): Record<string, string> | undefined {
   return (item.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
 }
 
+/** A pod's security context that Pod Security `restricted` admits, as the agent image's non-root user (65532). */
+export const RESTRICTED_POD_SECURITY = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } } as const;
+
 /** What Pod Security `restricted` demands of a container, plus a read-only root filesystem. */
 export const RESTRICTED_CONTAINER_SECURITY = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true } as const;
 
@@ -344,6 +348,94 @@ export function logFacts(log: string): Record<string, string> {
       .filter((line) => line.includes('='))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
+}
+
+/** A connection probe's result for a target the policy refused (kube-router REJECTs: ECONNREFUSED; or a timeout). */
+export const REFUSED = /^E[A-Z]+$/;
+
+// One TCP connection attempt per target (NAME=HOST:PORT in $TARGETS), retried for $SECONDS seconds until one
+// connects (a new pod's address reaches kube-router's peer sets a moment after it starts); prints NAME=connected
+// or NAME=<the last error code>.
+const CONNECTION_PROBE_JS = `const net = require('node:net');
+const deadline = Date.now() + Number(process.env.SECONDS) * 1000;
+const attempt = (host, port) => new Promise((resolve) => {
+  const socket = net.connect({ host, port: Number(port), timeout: 2000 });
+  socket.on('connect', () => { socket.destroy(); resolve('connected'); });
+  socket.on('timeout', () => { socket.destroy(); resolve('ETIMEDOUT'); });
+  socket.on('error', (error) => resolve(error.code));
+});
+const probe = async (target) => {
+  const [name, address] = target.split('=');
+  const [host, port] = address.split(':');
+  for (;;) {
+    const result = await attempt(host, port);
+    if (result === 'connected' || Date.now() > deadline) return name + '=' + result;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+};
+Promise.all(process.env.TARGETS.split(' ').map(probe)).then((lines) => console.log(lines.join('\\n')));`;
+
+/**
+ * For an agent that serves over the network (`name`: the keeper's or the node agents' Service and NetworkPolicy):
+ * asserts that its policy admits readers to the refresh and git ports and the monitoring namespaces to the
+ * metrics port, and that its Service has those three ports; returns `{ <port name>: <svc>.<namespace>.svc:<port> }`,
+ * the targets of a connection probe.
+ */
+export async function agentServiceTargets(t: ExecutionContext, name: string, namespace: string): Promise<Record<string, string>> {
+  const policy = await getJson<{ spec: { ingress: Array<{ ports: Manifest[] }> } }>('networkpolicy', name, namespace);
+  const tcp = (...ports: string[]) => ports.map((port) => ({ protocol: 'TCP', port }));
+  t.deepEqual(policy.spec.ingress.map((rule) => rule.ports), [tcp(REFRESH_PORT_NAME, GIT_DAEMON_PORT_NAME), tcp(METRICS_PORT_NAME)], 'readers: refresh and git; the monitoring namespaces: metrics');
+  const { spec } = await getJson<{ spec: { ports: Array<{ name: string; port: number }> } }>('service', name, namespace);
+  const targets = Object.fromEntries(spec.ports.map((port) => [port.name, `${name}.${namespace}.svc:${port.port}`]));
+  t.deepEqual(Object.keys(targets).sort(), [METRICS_PORT_NAME, REFRESH_PORT_NAME, GIT_DAEMON_PORT_NAME].sort());
+  return targets;
+}
+
+/**
+ * A restricted, non-root pod (not injected: it carries only `labels`) that tries to connect to each of `targets`
+ * for up to `seconds` and logs `<target>=connected` or the last error code. With `readUrl`, it then reads that
+ * repository's refs/heads/main over the network and logs `read=<commit id>` or `read=failed`.
+ */
+export function connectionProbePod(options: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  targets: Record<string, string>;
+  seconds: number;
+  readUrl?: string;
+}): Manifest {
+  const read = options.readUrl ? '; echo "read=$(git ls-remote "$READ_URL" refs/heads/main 2>/dev/null | cut -f1 | grep . || echo failed)"' : '';
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: options.name, namespace: options.namespace, labels: options.labels },
+    spec: {
+      restartPolicy: 'Never',
+      securityContext: RESTRICTED_POD_SECURITY,
+      containers: [
+        scriptContainer('probe', `node -e "$PROBE_JS"${read}`, {
+          env: {
+            PROBE_JS: CONNECTION_PROBE_JS,
+            TARGETS: Object.entries(options.targets).map(([target, address]) => `${target}=${address}`).join(' '),
+            SECONDS: String(options.seconds),
+            HOME: '/tmp',
+            ...(options.readUrl ? { READ_URL: options.readUrl } : {}),
+          },
+          securityContext: RESTRICTED_CONTAINER_SECURITY,
+        }),
+      ],
+    },
+  };
+}
+
+/** Runs a `connectionProbePod` to completion and returns what it logged (also in the test's log). */
+export async function probeConnections(t: ExecutionContext, pod: Manifest): Promise<Record<string, string>> {
+  const { name, namespace } = pod.metadata as { name: string; namespace: string };
+  await apply([pod], namespace);
+  await waitForPodSucceeded(name, namespace, 120);
+  const facts = logFacts(await logs(name, 'probe', namespace));
+  t.log(`${namespace}/${name}: ${JSON.stringify(facts)}`);
+  return facts;
 }
 
 /** A pod's containers' restart counts and states, for assertion messages. */

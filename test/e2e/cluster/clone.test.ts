@@ -16,10 +16,10 @@
  * --reference-if-able path, with the upstream reachable; test/e2e/clone-from-cache.test.ts proves transparent mode.
  */
 import { rmSync } from 'node:fs';
-import { AGENT_UID, CACHE_CONTAINER_NAME, INIT_CONTAINER_NAME } from '../../src/shared/names.js';
-import { CLUSTER, apply, clusterNamespace, getJson, logs, renderWithFunction, scriptContainer, testWithCluster, type Manifest } from '../support/cluster.js';
-import { git, makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
-import { startSmartHttp, type SmartHttpServer } from '../support/servers/smart-http.js';
+import { AGENT_UID, CACHE_CONTAINER_NAME, INIT_CONTAINER_NAME } from '../../../src/shared/names.js';
+import { CLUSTER, apply, clusterNamespace, getJson, logs, renderWithFunction, scriptContainer, testWithCluster, type Manifest } from '../../support/cluster.js';
+import { git, makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../../support/git-fixtures.js';
+import { startSmartHttp, type SmartHttpServer } from '../../support/servers/smart-http.js';
 
 const test = testWithCluster(['nginx', 'fcgiwrap']);
 const ns = clusterNamespace(test, 'clone', { enforce: 'privileged', warn: 'privileged' });

@@ -19,26 +19,30 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { mirrorPath } from '../../src/shared/repo-url.js';
+import { mirrorPath } from '../../../src/shared/repo-url.js';
 import {
   CLUSTER,
+  REFUSED,
+  RESTRICTED_POD_SECURITY,
+  agentServiceTargets,
   apply,
   clusterNamespace,
+  connectionProbePod,
   getJson,
   kubectl,
   kubectlOk,
   logFacts,
   logs,
+  probeConnections,
   renderWithFunction,
   testWithCluster,
   waitForJobComplete,
   waitForPodSucceeded,
-  type ExecutionContext,
   type Manifest,
-} from '../support/cluster.js';
-import { makeTempDir, removeDir } from '../support/servers/process.js';
-import { startSshd, type SshServer } from '../support/servers/sshd.js';
-import { createUpstream, type Upstream } from '../support/servers/upstream.js';
+} from '../../support/cluster.js';
+import { makeTempDir, removeDir } from '../../support/servers/process.js';
+import { startSshd, type SshServer } from '../../support/servers/sshd.js';
+import { createUpstream, type Upstream } from '../../support/servers/upstream.js';
 
 const test = testWithCluster(['sshd', 'ssh-keygen']);
 const system = clusterNamespace(test, 'node-sys', { enforce: 'privileged', warn: 'privileged' });
@@ -129,7 +133,7 @@ function networkReader(name: string, namespace: string, labels: Record<string, s
     metadata: { name, namespace, labels },
     spec: {
       restartPolicy: 'Never',
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: RESTRICTED_POD_SECURITY,
       containers: [
         {
           name: 'lint',
@@ -235,97 +239,25 @@ test.serial('node mode: a DaemonSet on the hostPath, 20 one-shot Jobs borrowing 
   t.is(acceptedLogins(), 2, 'the node agent fetched the newer commit once, for the reader');
 });
 
-// One TCP connection attempt per target (NAME=HOST:PORT in $TARGETS), retried for $SECONDS seconds until one
-// connects (a new pod's address reaches kube-router's peer sets a moment after it starts); prints NAME=connected
-// or NAME=<the last error code> (kube-router REJECTs: ECONNREFUSED).
-const PROBE_JS = `const net = require('node:net');
-const deadline = Date.now() + Number(process.env.SECONDS) * 1000;
-const attempt = (host, port) => new Promise((resolve) => {
-  const socket = net.connect({ host, port: Number(port), timeout: 2000 });
-  socket.on('connect', () => { socket.destroy(); resolve('connected'); });
-  socket.on('timeout', () => { socket.destroy(); resolve('ETIMEDOUT'); });
-  socket.on('error', (error) => resolve(error.code));
-});
-const probe = async (target) => {
-  const [name, address] = target.split('=');
-  const [host, port] = address.split(':');
-  for (;;) {
-    const result = await attempt(host, port);
-    if (result === 'connected' || Date.now() > deadline) return name + '=' + result;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-};
-Promise.all(process.env.TARGETS.split(' ').map(probe)).then((lines) => console.log(lines.join('\\n')));`;
-
-/** A pod that tries to connect to each of `targets` (name: host:port) and logs what it got. */
-function probePod(name: string, namespace: string, labels: Record<string, string>, targets: Record<string, string>, seconds: number): Manifest {
-  const reader = networkReader(name, namespace, labels, '');
-  const spec = reader.spec as Manifest;
-  return {
-    ...reader,
-    spec: {
-      ...spec,
-      containers: [
-        {
-          name: 'probe',
-          image: CLUSTER.agentImage,
-          imagePullPolicy: 'Never',
-          command: ['node', '-e', PROBE_JS],
-          env: [
-            { name: 'TARGETS', value: Object.entries(targets).map(([target, address]) => `${target}=${address}`).join(' ') },
-            { name: 'SECONDS', value: String(seconds) },
-          ],
-          securityContext: RESTRICTED_CONTAINER,
-        },
-      ],
-      volumes: [],
-    },
-  };
-}
-
-async function probe(t: ExecutionContext, pod: Manifest): Promise<Record<string, string>> {
-  const { name, namespace } = pod.metadata as { name: string; namespace: string };
-  await apply([pod], namespace);
-  await waitForPodSucceeded(name, namespace, 120);
-  const facts = logFacts(await logs(name, 'probe', namespace));
-  t.log(`${namespace}/${name}: ${JSON.stringify(facts)}`);
-  return facts;
-}
-
 test.serial('the node NetworkPolicy is enforced: selected reader pods reach git and refresh, others nothing, the monitoring namespace the metrics port only; without the policy the unselected pod connects', async (t) => {
-  const policy = await getJson<{ spec: { ingress: Array<{ from: Manifest[]; ports: Manifest[] }> } }>('networkpolicy', 'git-cache-node', system.name);
-  t.deepEqual(
-    policy.spec.ingress.map((rule) => rule.ports),
-    [
-      [
-        { protocol: 'TCP', port: 'gc-refresh' },
-        { protocol: 'TCP', port: 'git' },
-      ],
-      [{ protocol: 'TCP', port: 'gc-metrics' }],
-    ],
-    'readers: refresh and git; the monitoring namespace: metrics',
-  );
-  const service = await getJson<{ spec: { ports: Array<{ name: string; port: number }> } }>('service', 'git-cache-node', system.name);
-  const host = `git-cache-node.${system.name}.svc`;
-  const targets = Object.fromEntries(service.spec.ports.map((port) => [port.name, `${host}:${port.port}`]));
-  t.deepEqual(Object.keys(targets).sort(), ['gc-metrics', 'gc-refresh', 'git']);
+  const targets = await agentServiceTargets(t, 'git-cache-node', system.name);
 
   const [selected, unselected, monitoring] = await Promise.all([
-    probe(t, probePod('probe-selected', restricted.name, SELECTED, targets, 10)),
-    probe(t, probePod('probe-unselected', restricted.name, { app: 'other' }, targets, 10)),
-    probe(t, probePod('probe-monitoring', other.name, SELECTED, targets, 10)),
+    probeConnections(t, connectionProbePod({ name: 'probe-selected', namespace: restricted.name, labels: SELECTED, targets, seconds: 10 })),
+    probeConnections(t, connectionProbePod({ name: 'probe-unselected', namespace: restricted.name, labels: { app: 'other' }, targets, seconds: 10 })),
+    probeConnections(t, connectionProbePod({ name: 'probe-monitoring', namespace: other.name, labels: SELECTED, targets, seconds: 10 })),
   ]);
   t.like(selected, { git: 'connected', 'gc-refresh': 'connected' }, 'a selected pod of a reader namespace');
   t.not(selected['gc-metrics'], 'connected', 'a reader scraped the metrics port');
   for (const port of ['git', 'gc-refresh', 'gc-metrics']) {
-    t.regex(unselected[port] ?? '', /^E[A-Z]+$/, `an unselected pod of the reader namespace reached ${port}`);
+    t.regex(unselected[port] ?? '', REFUSED, `an unselected pod of the reader namespace reached ${port}`);
   }
   t.is(monitoring['gc-metrics'], 'connected', 'the monitoring namespace scrapes the metrics port');
-  t.regex(monitoring.git ?? '', /^E[A-Z]+$/, 'a selected pod of a namespace that is no reader reached the git daemon');
-  t.regex(monitoring['gc-refresh'] ?? '', /^E[A-Z]+$/, 'a selected pod of a namespace that is no reader reached the refresh port');
+  t.regex(monitoring.git ?? '', REFUSED, 'a selected pod of a namespace that is no reader reached the git daemon');
+  t.regex(monitoring['gc-refresh'] ?? '', REFUSED, 'a selected pod of a namespace that is no reader reached the refresh port');
 
   // The control: without the policy the same unselected pod connects (the enforcer, not something else, refused it).
   await kubectlOk(['delete', 'networkpolicy', 'git-cache-node'], { namespace: system.name });
-  const control = await probe(t, probePod('probe-control', restricted.name, { app: 'other' }, targets, 30));
+  const control = await probeConnections(t, connectionProbePod({ name: 'probe-control', namespace: restricted.name, labels: { app: 'other' }, targets, seconds: 30 }));
   t.like(control, { git: 'connected', 'gc-refresh': 'connected', 'gc-metrics': 'connected' }, 'without the policy');
 });

@@ -8,9 +8,9 @@
  * endpoint itself is proven by test/e2e/clone-from-cache.test.ts and test/integration/agent/refresh.test.ts.
  */
 import { rmSync } from 'node:fs';
-import { CLUSTER, apply, clusterNamespace, exec, renderWithFunction, testWithCluster, waitForPodReady, type Manifest } from '../support/cluster.js';
-import { git, makeUpstream, tempDir, type UpstreamRepo } from '../support/git-fixtures.js';
-import { startSshd, type SshServer } from '../support/servers/sshd.js';
+import { CLUSTER, apply, clusterNamespace, exec, renderWithFunction, testWithCluster, waitForPodReady, type Manifest } from '../../support/cluster.js';
+import { git, makeUpstream, tempDir, type UpstreamRepo } from '../../support/git-fixtures.js';
+import { startSshd, type SshServer } from '../../support/servers/sshd.js';
 
 const test = testWithCluster(['sshd', 'ssh-keygen']);
 const ns = clusterNamespace(test, 'clone-from-cache');

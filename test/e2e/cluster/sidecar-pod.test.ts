@@ -22,8 +22,8 @@ import {
   testWithCluster,
   waitForPodSucceeded,
   type Manifest,
-} from '../support/cluster.js';
-import { makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../support/git-fixtures.js';
+} from '../../support/cluster.js';
+import { makeUpstream, startGitDaemon, tempDir, type GitDaemon, type UpstreamRepo } from '../../support/git-fixtures.js';
 
 const test = testWithCluster();
 const ns = clusterNamespace(test, 'sidecar-pod');

@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLUSTER, testWithCluster } from '../support/cluster.js';
+import { CLUSTER, testWithCluster } from '../../support/cluster.js';
 import {
   expectedPath,
   kptEvalImage,
@@ -26,8 +26,8 @@ import {
   transformerFiles,
   useContainerTransformer,
   workspacePathFromExpected,
-} from '../support/e2e.js';
-import { makeUpstream, startGitDaemon, tempDir } from '../support/git-fixtures.js';
+} from '../../support/e2e.js';
+import { makeUpstream, startGitDaemon, tempDir } from '../../support/git-fixtures.js';
 
 const test = testWithCluster(['kpt', 'podman']);
 const AGENT_SIZE_LIMIT = 200_000_000;

@@ -32,9 +32,9 @@ import {
   waitForJobComplete,
   UPSTREAM_PROBE_JS,
   type Manifest,
-} from '../support/cluster.js';
-import { makeUpstream, type UpstreamRepo } from '../support/git-fixtures.js';
-import { startSmartHttp, type SmartHttpServer } from '../support/servers/smart-http.js';
+} from '../../support/cluster.js';
+import { makeUpstream, type UpstreamRepo } from '../../support/git-fixtures.js';
+import { startSmartHttp, type SmartHttpServer } from '../../support/servers/smart-http.js';
 
 const test = testWithCluster(['nginx', 'fcgiwrap']);
 const ns = clusterNamespace(test, 'modes');

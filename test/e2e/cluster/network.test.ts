@@ -7,8 +7,8 @@
  * - names outside the cluster do not resolve (nothing is forwarded off the machine).
  */
 import { createServer, type Server } from 'node:http';
-import { CLUSTER, RESTRICTED_CONTAINER_SECURITY, apply, clusterNamespace, logFacts, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../support/cluster.js';
-import { freePort } from '../support/git-fixtures.js';
+import { CLUSTER, RESTRICTED_CONTAINER_SECURITY, apply, clusterNamespace, logFacts, logs, testWithCluster, waitForPodReady, waitForPodSucceeded, type Manifest } from '../../support/cluster.js';
+import { freePort } from '../../support/git-fixtures.js';
 
 const test = testWithCluster();
 const ns = clusterNamespace(test, 'network');

@@ -12,8 +12,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { createNamespace, deleteNamespace, kubectl, kubectlOk, testWithCluster, toManifestYaml, warningsOf, type Manifest } from '../support/cluster.js';
-import { kptRender, kustomizeBuild, listExamples, makeWorkspace } from '../support/e2e.js';
+import { createNamespace, deleteNamespace, kubectl, kubectlOk, testWithCluster, toManifestYaml, warningsOf, type Manifest } from '../../support/cluster.js';
+import { kptRender, kustomizeBuild, listExamples, makeWorkspace } from '../../support/e2e.js';
 
 const test = testWithCluster(['kpt', 'kustomize']);
 
