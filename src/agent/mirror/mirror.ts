@@ -6,6 +6,7 @@
  * - Update: `git fetch --prune --atomic origin` (refspec `+refs/*:refs/*` from the mirror's config). Objects
  *   arrive before refs move, and --atomic moves all refs in one transaction, so a killed fetch leaves the
  *   previous, valid state.
+ * - HEAD follows upstream's default branch (head.ts): checked after a fetch when it dangles, else hourly.
  * - With a tier (`--upstream-cache`, tier.ts) both take objects and refs from another git-cache first, without
  *   credentials, and fall back to the git host; `origin` stays the repo's URL either way.
  * - Everything that writes runs under the repo's flock (lock.ts). Coalescing: after waiting for the lock, an
@@ -23,6 +24,7 @@ import { credentialEnv, type CredentialSettings } from '../git/credentials.js';
 import { classifyLeftover, layoutProblem, stagingKey, type MirrorProblem } from './git-files.js';
 import { GitError, failureReason, runGit, type GitResult } from '../git/run.js';
 import { acquireLock, type HeldLock } from './lock.js';
+import { headCheckDue, parseSymrefHead } from './head.js';
 import { DEFAULT_STALL_MS, probeTier, probeTierForClone, stallWatchdog, type TierSettings } from './tier.js';
 import { isProgressLine, progressThrottle, type Logger } from '../log.js';
 import type { Runtime } from '../git/runtime.js';
@@ -35,6 +37,8 @@ export interface Marker {
   readonly fetchStartedAt: number;
   readonly fetchCompletedAt: number;
   readonly url: string;
+  /** Wall clock (ms) when HEAD was last set from upstream's (head.ts); absent in markers of older agents. */
+  readonly headCheckedAt?: number;
 }
 
 /**
@@ -73,12 +77,16 @@ export interface MirrorContext {
   readonly progressIntervalMs?: number;
   /** The upstream cache tier, tried before the git host. */
   readonly tier?: TierSettings | undefined;
+  /** How often HEAD is compared with upstream's when it does not dangle (head.ts; tests shorten it). */
+  readonly headCheckIntervalMs?: number;
 }
 
 /** Where a clone or fetch took its objects from, and why not from the tier when there is one. */
 interface Transfer {
   readonly fetchMs: number;
   readonly source: 'tier' | 'upstream';
+  /** The tier's URL when the objects came from it. */
+  readonly tierUrl?: string;
   /** Set when a tier is configured but the git host was used: the tier's problem. */
   readonly tierProblem?: string;
 }
@@ -196,7 +204,7 @@ async function viaTier(
   if (state.state === 'ready') {
     try {
       await fromTier(state.url);
-      return { source: 'tier' };
+      return { source: 'tier', tierUrl: state.url };
     } catch (error) {
       if (ctx.signal?.aborted) throw error;
       problem = error instanceof Error ? error.message : String(error);
@@ -308,7 +316,8 @@ async function cloneFrom(
     // Objects and refs may come from a tier; the mirror's origin is always the repo itself.
     if (source.url !== repo.url) await git(ctx, local, [`--git-dir=${staging}`, 'config', 'remote.origin.url', repo.url]);
     if (await exists(join(staging, 'shallow'))) throw new Error(`${source.label}: the source gave a shallow repository`);
-    await writeMarker(staging, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
+    // clone --mirror set HEAD from the source's HEAD just now.
+    await writeMarker(staging, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url), headCheckedAt: started });
     // rename(2) fails on an existing non-empty directory, so a mirror is never replaced behind a reader.
     await rename(staging, mirror);
   } catch (error) {
@@ -341,8 +350,38 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Tr
     () => fetchWithCleanup(ctx, repo, mirror, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [...fetchArgs, 'origin']),
     'fetching',
   );
-  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url) });
+  const headCheckedAt = await followUpstreamHead(ctx, repo, lock, mirror, transfer.tierUrl);
+  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url), ...(headCheckedAt === undefined ? {} : { headCheckedAt }) });
   return { ...transfer, fetchMs: Date.now() - started };
+}
+
+/**
+ * Points the mirror's HEAD at the branch upstream's HEAD points to, when due (head.ts), asking the tier when the
+ * fetch came from it. Returns when HEAD was last checked. Never fails the sync: the fetch itself succeeded.
+ */
+async function followUpstreamHead(ctx: MirrorContext, repo: Repo, lock: HeldLock, mirror: string, tierUrl: string | undefined): Promise<number | undefined> {
+  const local: GitCall = { repo, lock, label: 'head', withCredentials: false, logProgress: false };
+  const output = async (call: GitCall, args: readonly string[]): Promise<string | undefined> =>
+    (await git(ctx, call, [`--git-dir=${mirror}`, ...args]).catch(() => undefined))?.stdout.trim();
+  const current = await output(local, ['symbolic-ref', '-q', 'HEAD']);
+  const dangling = current !== undefined && (await output(local, ['rev-parse', '-q', '--verify', `${current}^{commit}`])) === undefined;
+  const previous = (await readMarker(mirror))?.headCheckedAt;
+  const now = Date.now();
+  if (!headCheckDue(now, previous, dangling, ctx.headCheckIntervalMs)) return previous;
+  const remote = tierUrl ?? 'origin';
+  let listed: GitResult;
+  try {
+    listed = await git(ctx, { ...local, label: 'ls-remote HEAD', withCredentials: tierUrl === undefined }, [`--git-dir=${mirror}`, 'ls-remote', '--symref', '--', remote, 'HEAD']);
+  } catch (error) {
+    ctx.logger.warn('head_check_failed', { repo: repo.name, reason: error instanceof Error ? error.message : String(error), dangling });
+    return previous;
+  }
+  const upstreamHead = parseSymrefHead(listed.stdout);
+  if (upstreamHead !== undefined && upstreamHead !== current && (await output(local, ['rev-parse', '-q', '--verify', `${upstreamHead}^{commit}`])) !== undefined) {
+    await git(ctx, local, [`--git-dir=${mirror}`, 'symbolic-ref', 'HEAD', upstreamHead]);
+    ctx.logger.info('head_changed', { repo: repo.name, from: current ?? null, to: upstreamHead });
+  }
+  return now;
 }
 
 async function fetchWithCleanup(ctx: MirrorContext, repo: Repo, mirror: string, call: GitCall, args: readonly string[]): Promise<void> {

@@ -260,11 +260,12 @@ async function maintainUnderReaders(t: ExecutionContext, round: string): Promise
   t.deepEqual(objects.log.failures, [], 'every object stayed reachable');
   t.deepEqual(connectivity.log.failures, [], 'fsck --connectivity-only never failed');
   // A full fsck lists every pack (the mirror's too) first and verifies each later: a pack deleted in between
-  // is reported, like with git's own repack. Nothing else may be.
+  // is reported ("index not opened", or "cannot be accessed" when it goes between fsck's open and its check),
+  // like with git's own repack. Nothing else may be.
   const deleted = new Set(packsBefore.filter((name) => !packNames(scene.mirror).includes(name)));
   for (const stderr of fsck.log.failures) {
     for (const line of stderr.trim().split('\n')) {
-      const match = /^error: packfile .*\/objects\/pack\/(pack-[0-9a-f]+)\.pack index not opened$/.exec(line);
+      const match = /^error: packfile .*\/objects\/pack\/(pack-[0-9a-f]+)\.pack (?:index not opened|cannot be accessed)$/.exec(line);
       t.true(match !== null && deleted.has(match[1] ?? ''), `only packs maintenance deleted: ${line}`);
     }
   }

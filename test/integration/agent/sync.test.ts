@@ -20,6 +20,41 @@ function fresh(name: string): { url: string; upstream: ReturnType<typeof makeUps
   return { url, upstream, cache, mirror: join(cache, `${repoKey(url)}.git`) };
 }
 
+const headOf = (gitDir: string): string => git(['--git-dir', gitDir, 'symbolic-ref', 'HEAD']).trim();
+
+test('the mirror HEAD follows upstream switching its default branch: at once when the old one is deleted, within the hour otherwise', async (t) => {
+  const { url, upstream, cache, mirror } = fresh('head');
+  t.is((await runAgent(['sync', '--repo', url, '--cache-dir', cache])).code, 0);
+  t.is(headOf(mirror), 'refs/heads/main');
+
+  // Renamed without deleting main: the next sync within the hour asks upstream nothing more.
+  upstream.createBranch('trunk');
+  git(['--git-dir', upstream.path, 'symbolic-ref', 'HEAD', 'refs/heads/trunk']);
+  const soon = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(soon.code, 0, soon.stderr);
+  t.is(headOf(mirror), 'refs/heads/main');
+  t.false(soon.events.some((e) => e.event === 'head_changed'));
+
+  // An hour later (the marker says when HEAD was last checked), the sync follows it.
+  const markerPath = join(mirror, 'git-cache.json');
+  writeFileSync(markerPath, JSON.stringify({ ...JSON.parse(readFileSync(markerPath, 'utf8')), headCheckedAt: Date.now() - 3_600_000 }));
+  const later = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(later.code, 0, later.stderr);
+  t.is(headOf(mirror), 'refs/heads/trunk');
+  t.true(later.events.some((e) => e.event === 'head_changed' && e.from === 'refs/heads/main' && e.to === 'refs/heads/trunk'));
+
+  // Switched and the old default deleted: the pruned HEAD dangles, so the same sync asks and follows.
+  upstream.createBranch('next', 'trunk');
+  git(['--git-dir', upstream.path, 'symbolic-ref', 'HEAD', 'refs/heads/next']);
+  upstream.deleteBranch('trunk');
+  const pruned = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
+  t.is(pruned.code, 0, pruned.stderr);
+  t.is(headOf(mirror), 'refs/heads/next');
+  const work = join(upstreams.root, 'head-clone');
+  git(['clone', '-q', '--shared', mirror, work]);
+  t.is(git(['-C', work, 'symbolic-ref', 'HEAD']).trim(), 'refs/heads/next', 'a clone of the mirror checks out the new default branch');
+});
+
 test('sync creates a full, non-shallow bare mirror with every ref, borrower-safe config and the clone helper', async (t) => {
   const { url, upstream, cache, mirror } = fresh('full');
   const run = await runAgent(['sync', '--repo', url, '--cache-dir', cache]);
