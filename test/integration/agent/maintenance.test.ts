@@ -196,7 +196,8 @@ test('serve maintains a due mirror after it is ready, and exports packs and main
   const port = await freePort();
   const agent = startAgent(['serve', '--repo', `serve=${url}`, '--cache-dir', cache, '--interval', '1h', '--metrics-port', String(port), '--metrics-address', '127.0.0.1']);
   t.teardown(() => agent.stop());
-  await waitForReady(port, agent);
+  // Generous: its first fetch over 60 packs took over a minute when cluster suites ran beside it.
+  await waitForReady(port, agent, 240_000);
   const metrics = await waitFor(
     'a successful maintenance run in /metrics',
     async () => {
