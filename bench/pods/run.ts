@@ -4,10 +4,11 @@
  *
  * - `depth1`   the status quo: every pod runs `git clone --depth 1 URL`;
  * - `emptydir` git-cache with a per-pod emptyDir: every pod's agent mirrors the whole history (`git-cache sync`
- *              into a fresh directory), then the pod clones with `--reference-if-able`;
+ *              into a fresh directory), then the pod clones from it with the clone helper;
  * - `node`     node mode: one `git-cache serve` per node (started when the node's first pod arrives, as a
  *              DaemonSet pod on a fresh node), each pod runs `git-cache wait` (its init container) and clones with
- *              `--reference-if-able` from the node's mirror;
+ *              the clone helper (`<cache>/bin/git-clone-cached URL DIR`: from the mirror, no request to upstream),
+ *              as the README's first clone example does;
  * - `tier`     node mode with a keeper: a `git-cache serve --git-daemon-port` keeper (started with the run) is the
  *              only client of the git host; node agents run with `--upstream-cache` pointing at it.
  *
@@ -235,7 +236,7 @@ async function runStrategy(link: UpstreamLink, repo: GeneratedRepo, scratch: str
       } else if (strategy === 'emptydir') {
         const emptyDir = join(runDir, `emptydir-${index}`);
         initSeconds = await run(agent(['sync', '--cache-dir', emptyDir, '--repo', url]), () => rmSync(emptyDir, { recursive: true, force: true }));
-        cloneSeconds = await run(['git', 'clone', '-q', '--reference-if-able', mirrorPath(emptyDir, url), url, checkout]);
+        cloneSeconds = await run(cloneHelper(emptyDir, url, checkout));
         verifyClone(checkout, repo, true);
         rmSync(emptyDir, { recursive: true, force: true });
       } else {
@@ -259,7 +260,7 @@ async function runStrategy(link: UpstreamLink, repo: GeneratedRepo, scratch: str
           );
         }
         initSeconds = await run(agent(['wait', '--cache-dir', nodeDir(node), '--repo', url, '--timeout', '15m']));
-        cloneSeconds = await run(['git', 'clone', '-q', '--reference-if-able', mirrorPath(nodeDir(node), url), url, checkout]);
+        cloneSeconds = await run(cloneHelper(nodeDir(node), url, checkout));
       }
       const seconds = (performance.now() - t0) / 1000;
       const bytesAfter = await link.bytes();
@@ -288,6 +289,11 @@ async function runStrategy(link: UpstreamLink, repo: GeneratedRepo, scratch: str
     await agents.stopAll();
   }
   return { strategy, nodes, pods: samples };
+}
+
+/** A pod's clone as the README shows it: the helper the agent installs into the cache, quiet on stderr. */
+function cloneHelper(cacheDir: string, url: string, checkout: string): string[] {
+  return [join(cacheDir, 'bin', 'git-clone-cached'), url, checkout, '--', '-q'];
 }
 
 /** `git clone --shared` from a node's mirror, no network: the local work of a cached clone, nothing else. */

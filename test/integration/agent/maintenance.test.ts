@@ -188,6 +188,7 @@ test('maintain refuses a cache dir without that mirror with exit 1, and creates 
 });
 
 test('serve maintains a due mirror after it is ready, and exports packs and maintenance metrics', async (t) => {
+  t.timeout(420_000);
   const { url, upstream, cache, mirror } = fresh('serve');
   t.is((await runAgent(['sync', '--repo', `serve=${url}`, '--cache-dir', cache, '--no-maintenance'])).code, 0);
   const side = join(upstreams.root, 'serve-side.git');
