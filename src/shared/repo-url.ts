@@ -160,6 +160,11 @@ export function mirrorPathForKey(cacheDir: string, key: string): string {
   return `${cacheDir.replace(/\/+$/, '')}/${key}.git`;
 }
 
+/** The key of a cache directory entry named like a mirror (`<key>.git`), else undefined. */
+export function mirrorKeyOfEntry(entryName: string): string | undefined {
+  return /^([0-9a-f]{20})\.git$/.exec(entryName)?.[1];
+}
+
 /**
  * A git-cache tier (`--upstream-cache BASE`) serves each mirror at `BASE/<key>.git`: a keeper's or node
  * agent's git daemon (`git://host[:port]`), or any server exporting a cache directory that way.

@@ -5,7 +5,7 @@
  * retried automatically for an hour, so a mirror too big for the budget does not burn CPU after every fetch.
  */
 import { readdir } from 'node:fs/promises';
-import { mirrorPathForKey } from '../../shared/repo-url.js';
+import { mirrorKeyOfEntry, mirrorPathForKey } from '../../shared/repo-url.js';
 import type { Repo } from '../cli.js';
 import type { Logger } from '../log.js';
 import { recordMaintenance, type AgentMetrics } from '../metrics.js';
@@ -63,9 +63,8 @@ export function createMaintenanceHook(settings: MaintenanceSettings, now: () => 
 export async function mirrorsInCacheDir(cacheDir: string): Promise<Repo[]> {
   const repos: Repo[] = [];
   for (const entry of (await readdir(cacheDir)).sort()) {
-    const match = /^([0-9a-f]{20})\.git$/.exec(entry);
-    if (!match?.[1]) continue;
-    const key = match[1];
+    const key = mirrorKeyOfEntry(entry);
+    if (!key) continue;
     const marker = await readMarker(mirrorPathForKey(cacheDir, key));
     // The key names it in logs: the URL is not known to be free of anything sensitive.
     repos.push({ name: key, url: marker?.url ?? '', key });

@@ -19,11 +19,10 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLAIMS_DIR_NAME, STAGING_DIR_NAME } from '../../shared/names.js';
+import { mirrorKeyOfEntry } from '../../shared/repo-url.js';
 import type { Logger } from '../log.js';
 import { acquireLock } from './lock.js';
 import { diskUsage, lockPath, readMarker } from './mirror.js';
-
-const MIRROR_ENTRY = /^([0-9a-f]{20})\.git$/;
 
 function claimPath(cacheDir: string, key: string): string {
   return join(cacheDir, CLAIMS_DIR_NAME, key);
@@ -80,7 +79,7 @@ export async function deleteOrphans(cacheDir: string, ownKeys: ReadonlySet<strin
   const deleted: { key: string; bytes: number }[] = [];
   let pendingBytes = 0;
   for (const entry of entries) {
-    const key = MIRROR_ENTRY.exec(entry)?.[1];
+    const key = mirrorKeyOfEntry(entry);
     if (!key || ownKeys.has(key)) continue;
     const mirror = join(cacheDir, entry);
     const info = await lstat(mirror).catch(() => undefined);
