@@ -326,7 +326,8 @@ async function cloneFrom(
   }
 }
 
-async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Transfer> {
+/** `headCheckedAt`: when HEAD was last compared with upstream's, from the marker syncMirror has read. */
+async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock, headCheckedAt: number | undefined): Promise<Transfer> {
   const mirror = mirrorDir(ctx.cacheDir, repo);
   const local: GitCall = { repo, lock, label: 'configure', withCredentials: false, logProgress: false };
   await configureMirror(ctx, local, mirror);
@@ -350,8 +351,8 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Tr
     () => fetchWithCleanup(ctx, repo, mirror, { ...local, label: 'fetch', withCredentials: true, logProgress: true }, [...fetchArgs, 'origin']),
     'fetching',
   );
-  const headCheckedAt = await followUpstreamHead(ctx, repo, lock, mirror, transfer.tierUrl);
-  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url), ...(headCheckedAt === undefined ? {} : { headCheckedAt }) });
+  const headChecked = await followUpstreamHead(ctx, repo, lock, mirror, transfer.tierUrl, headCheckedAt);
+  await writeMarker(mirror, { fetchStartedAt: started, fetchCompletedAt: Date.now(), url: canonicalRepoUrl(repo.url), ...(headChecked === undefined ? {} : { headCheckedAt: headChecked }) });
   return { ...transfer, fetchMs: Date.now() - started };
 }
 
@@ -359,15 +360,22 @@ async function fetch(ctx: MirrorContext, repo: Repo, lock: HeldLock): Promise<Tr
  * Points the mirror's HEAD at the branch upstream's HEAD points to, when due (head.ts), asking the tier when the
  * fetch came from it. Returns when HEAD was last checked. Never fails the sync: the fetch itself succeeded.
  */
-async function followUpstreamHead(ctx: MirrorContext, repo: Repo, lock: HeldLock, mirror: string, tierUrl: string | undefined): Promise<number | undefined> {
+async function followUpstreamHead(
+  ctx: MirrorContext,
+  repo: Repo,
+  lock: HeldLock,
+  mirror: string,
+  tierUrl: string | undefined,
+  previous: number | undefined,
+): Promise<number | undefined> {
   const local: GitCall = { repo, lock, label: 'head', withCredentials: false, logProgress: false };
   const output = async (call: GitCall, args: readonly string[]): Promise<string | undefined> =>
     (await git(ctx, call, [`--git-dir=${mirror}`, ...args]).catch(() => undefined))?.stdout.trim();
-  const current = await output(local, ['symbolic-ref', '-q', 'HEAD']);
-  const dangling = current !== undefined && (await output(local, ['rev-parse', '-q', '--verify', `${current}^{commit}`])) === undefined;
-  const previous = (await readMarker(mirror))?.headCheckedAt;
+  // One git per refresh when nothing is due: HEAD resolves to a commit unless the branch it names is gone.
+  const dangling = (await output(local, ['rev-parse', '-q', '--verify', 'HEAD^{commit}'])) === undefined;
   const now = Date.now();
   if (!headCheckDue(now, previous, dangling, ctx.headCheckIntervalMs)) return previous;
+  const current = await output(local, ['symbolic-ref', '-q', 'HEAD']);
   const remote = tierUrl ?? 'origin';
   let listed: GitResult;
   try {
@@ -422,7 +430,7 @@ export async function syncMirror(ctx: MirrorContext, repo: Repo): Promise<SyncRe
     // Wall clocks of one node (or NTP-synced nodes sharing a volume); a skewed clock costs one extra fetch
     // or skips one, never correctness of the mirror.
     if (marker && marker.fetchStartedAt > waitStartedAt) return { action: 'coalesced', fetchMs: 0, freshAt: marker.fetchCompletedAt };
-    return { action: 'fetched', ...(await fetch(ctx, repo, lock)) };
+    return { action: 'fetched', ...(await fetch(ctx, repo, lock, marker?.headCheckedAt)) };
   } finally {
     await lock.release();
   }
