@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import type { Repo } from '../cli.js';
 import { GitError, failureReason, runGit } from '../git/run.js';
 import { LockAbortedError, acquireLock, type HeldLock } from '../mirror/lock.js';
-import { ensureLayout, lockPath, mirrorDir, mirrorProblem, removeLeftovers, type MirrorContext } from '../mirror/mirror.js';
+import { ensureLayout, exists, lockPath, mirrorDir, mirrorProblem, removeLeftovers, type MirrorContext } from '../mirror/mirror.js';
 import { readPackIndex, readPackTrailer, type ObjectFormat, type PackIndex } from './pack-index.js';
 import { dueReason, isFetchKeep, planRollup, readPackDir, type DueReason, type PackDir, type PackInfo } from './plan.js';
 
@@ -95,15 +95,6 @@ export function lowPriorityWrapper(): Promise<readonly string[]> {
     return [];
   })();
   return lowPriority;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function readMirrorPackDir(mirror: string): Promise<PackDir> {
@@ -183,8 +174,9 @@ class Run {
 
   async execute(trigger: MaintenanceTrigger, commitGraph: boolean): Promise<void> {
     await removeLeftovers(this.ctx, this.repo, this.mirror, 'left by a killed git run');
-    await this.removeDeadFetchKeeps();
-    await this.removeOrphanFiles();
+    const before = await readMirrorPackDir(this.mirror);
+    await this.removeDeadFetchKeeps(before.packs);
+    await this.removeOrphanFiles(before.orphanFiles);
     this.steps.push('cleanup');
     const format = (await this.git(['rev-parse', '--show-object-format'])).trim() === 'sha256' ? 'sha256' : 'sha1';
     const dir = await readMirrorPackDir(this.mirror);
@@ -208,8 +200,8 @@ class Run {
   }
 
   /** A `.keep` that index-pack wrote for a fetch that was killed before it could remove it would pin its pack forever. */
-  private async removeDeadFetchKeeps(): Promise<void> {
-    for (const pack of (await readMirrorPackDir(this.mirror)).packs.filter((p) => p.keep)) {
+  private async removeDeadFetchKeeps(packs: readonly PackInfo[]): Promise<void> {
+    for (const pack of packs.filter((p) => p.keep)) {
       const keep = join(this.packDir, `${pack.base}.keep`);
       const content = await readFile(keep, 'utf8').catch(() => '');
       // We hold the lock and every fetch runs under it: no fetch of this repo is in flight.
@@ -219,8 +211,7 @@ class Run {
     }
   }
 
-  private async removeOrphanFiles(): Promise<void> {
-    const { orphanFiles } = await readMirrorPackDir(this.mirror);
+  private async removeOrphanFiles(orphanFiles: readonly string[]): Promise<void> {
     if (orphanFiles.length === 0) return;
     // Listed before reading: a .pack whose .idx is being renamed into place right now can only belong to a git
     // holding this lock, which is us, and we run none at this point.

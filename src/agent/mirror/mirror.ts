@@ -110,7 +110,8 @@ export function lockPath(cacheDir: string, key: string): string {
   return join(cacheDir, LOCK_DIR_NAME, `${key}.lock`);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists (a symlink counts, whatever it points to). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
